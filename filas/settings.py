@@ -1,0 +1,62 @@
+"""Settings read from the environment (FILAS_* variables), one table for every service.
+
+Each service reads only what it needs; defaults suit a laptop running `make run`. Secrets are
+`SecretStr` so that printing or logging a Settings object never shows them.
+"""
+
+from functools import lru_cache
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FILAS_", extra="ignore")
+
+    # --- shared infrastructure -------------------------------------------------------------
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis: broker, job state, locks")
+    database_url: str = Field(
+        "postgresql+psycopg://filas@127.0.0.1:5432/filas",
+        description="SQLAlchemy URL of the domain database (PostgreSQL; SQLite for a quick local run)",
+    )
+    log_level: str = Field("INFO", description="Python log level of every service")
+
+    # --- broker and jobs --------------------------------------------------------------------
+    broker_heartbeat_timeout_ms: int = Field(
+        15_000, description="A worker silent this long is dead; its messages are redelivered"
+    )
+    broker_maintenance_chance: int = Field(
+        50_000, description="Chance per million broker commands of running dead-worker recovery"
+    )
+    job_retention_seconds: int = Field(3600, description="How long job state stays readable by id in Redis")
+
+    # --- api ----------------------------------------------------------------------------------
+    api_tokens: SecretStr = Field(SecretStr(""), description="Comma-separated bearer tokens accepted by the API")
+    public_url: str = Field("", description="Base URL used in status_url links (empty: taken from the request)")
+
+    # --- portal worker ----------------------------------------------------------------------
+    portal_url: str = Field("http://127.0.0.1:8101", description="Base URL of the supplier portal")
+    portal_username: str = Field("", description="Supplier portal login")
+    portal_password: SecretStr = Field(SecretStr(""), description="Supplier portal password")
+    portal_timeout_ms: int = Field(30_000, description="Timeout of one browser step on the portal")
+    chromium_path: str = Field(
+        "", description="Chromium executable; empty: Playwright's own browser, else /usr/bin/chromium"
+    )
+
+    # --- campaign worker --------------------------------------------------------------------
+    whatsapp_gateway: str = Field("evolution", description="WhatsApp gateway adapter")
+    evolution_url: str = Field("http://127.0.0.1:8102", description="Evolution API base URL")
+    evolution_api_key: SecretStr = Field(SecretStr(""), description="Evolution API key (header apikey)")
+    evolution_instance: str = Field("filas", description="Evolution API instance name")
+    gateway_timeout_seconds: float = Field(15.0, description="Timeout of one gateway HTTP call")
+
+    # --- scheduler ----------------------------------------------------------------------------
+    schedule_timezone: str = Field("America/Fortaleza", description="Time zone of every cron schedule")
+    follow_up_cron: str = Field("0 9 * * *", description="When the daily campaign follow-up runs")
+    cleanup_cron: str = Field("0 */6 * * *", description="When the clean-up runs")
+    log_retention_days: int = Field(90, description="Portal step logs older than this are deleted by clean-up")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
