@@ -1,0 +1,23 @@
+"""What an actor may ask about the job it is running: its id, progress reporting, cancellation."""
+
+from dramatiq.middleware import CurrentMessage
+
+from filas.broker import get_job_store
+from filas.errors import JobCancelled
+
+
+def current_job_id() -> str:
+    message = CurrentMessage.get_current_message()
+    if message is None:
+        raise RuntimeError("current_job_id() called outside an actor")
+    return message.message_id
+
+
+def report_progress(done: int, total: int) -> None:
+    get_job_store().set_progress(current_job_id(), done, total)
+
+
+def stop_if_cancelled() -> None:
+    """A safe point: raises JobCancelled if the user asked to cancel this job."""
+    if get_job_store().is_cancel_requested(current_job_id()):
+        raise JobCancelled("cancelado pelo usuário")
