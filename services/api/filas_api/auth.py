@@ -1,0 +1,26 @@
+"""Bearer-token authentication for every route except health, metrics and docs."""
+
+import hmac
+
+from flask import Flask, current_app, request
+
+from filas_api.errors import ApiError
+
+PUBLIC_ENDPOINTS = {"health.healthz", "health.readyz", "docs.openapi", "metrics.metrics", "static"}
+
+
+def accepted_tokens(raw: str) -> list[bytes]:
+    return [token.strip().encode() for token in raw.split(",") if token.strip()]
+
+
+def register_auth(app: Flask) -> None:
+    @app.before_request
+    def require_bearer_token() -> None:
+        if request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:
+            return
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise ApiError(401, "envie o cabeçalho Authorization: Bearer <token>")
+        if not any(hmac.compare_digest(token.encode(), known) for known in current_app.config["API_TOKENS"]):
+            raise ApiError(401, "token inválido")

@@ -1,0 +1,18 @@
+"""gunicorn settings (`gunicorn -c python:filas_api.gunicorn_conf filas_api.wsgi:app`).
+
+Requests only touch PostgreSQL and Redis, never a browser or a gateway, so a few sync workers
+with threads carry the front end; override any of these with GUNICORN_CMD_ARGS."""
+
+import os
+
+bind = os.environ.get("FILAS_API_BIND", "0.0.0.0:8000")
+workers = int(os.environ.get("FILAS_API_WORKERS", "2"))
+threads = int(os.environ.get("FILAS_API_THREADS", "4"))
+worker_class = "gthread"
+timeout = 30
+graceful_timeout = 25  # under Kubernetes' default 30 s termination grace period
+keepalive = 5
+accesslog = "-"
+# The access log must not carry personal data; URLs hold only ids. Authorization is never logged.
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
+errorlog = "-"

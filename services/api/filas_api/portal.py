@@ -1,0 +1,142 @@
+"""Portal bookings: the RQ system's contract (`success` responses)."""
+
+from flask import Blueprint, jsonify
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from filas import contracts
+from filas.clock import utcnow
+from filas.db.models import IntegracaoStatus, PortalIntegracao
+from filas.db.session import session_scope
+from filas.enqueue import send
+from filas.errors import InfrastructureUnavailable
+from filas_api.envelope import PORTAL_BLUEPRINT, ok
+from filas_api.errors import ApiError
+from filas_api.job_views import booking_job_view, queue_overview
+from filas_api.links import absolute_url
+from filas_api.schemas import BookingRequest
+from filas_api.validation import parse_body
+
+bp = Blueprint(PORTAL_BLUEPRINT, __name__, url_prefix="/portal/api")
+
+
+@bp.post("/solicitar-agendamento-async")
+def request_booking():
+    body = parse_body(BookingRequest)
+    integracao, message = _create_integration(body)
+    return _accepted(integracao, message, "Agendamento enfileirado")
+
+
+@bp.post("/solicitar-agendamento")
+def request_booking_legacy():
+    """The old synchronous endpoint: it no longer holds a web worker while a browser books."""
+    body = parse_body(BookingRequest)
+    integracao, message = _create_integration(body)
+    return _accepted(integracao, message, "Agendamento enfileirado; acompanhe pelo status_url")
+
+
+@bp.get("/status-job/<job_id>")
+def job_status(job_id: str):
+    view = booking_job_view(job_id)
+    if view is None:
+        raise ApiError(404, f"job {job_id} não encontrado")
+    return jsonify(ok(**view))
+
+
+@bp.post("/reprocessar-integracao/<int:integracao_id>")
+def reprocess(integracao_id: int):
+    with session_scope() as session:
+        integracao = session.get(PortalIntegracao, integracao_id, with_for_update=True)
+        if integracao is None:
+            raise ApiError(404, f"integração {integracao_id} não encontrada")
+        _refuse_if_not_reprocessable(integracao)
+        integracao.status = IntegracaoStatus.PENDENTE
+        integracao.mensagem = None
+        integracao.protocolo = None
+        integracao.finalizado_em = None
+        message = contracts.SCHEDULE_BOOKING.message(integracao_id=integracao.id)
+        integracao.job_id = message.message_id
+        _commit_or_conflict(session, integracao)
+    return _accepted(integracao, message, "Integração reenfileirada")
+
+
+@bp.get("/status-filas")
+def queues():
+    return jsonify(ok(filas=queue_overview()))
+
+
+def _create_integration(body: BookingRequest):
+    with session_scope() as session:
+        _refuse_if_load_is_taken(session, body.lote_id)
+        integracao = PortalIntegracao(**body.model_dump(), status=IntegracaoStatus.PENDENTE)
+        session.add(integracao)
+        session.flush()
+        message = contracts.SCHEDULE_BOOKING.message(integracao_id=integracao.id)
+        integracao.job_id = message.message_id
+        _commit_or_conflict(session, integracao)
+    return integracao, message
+
+
+def _refuse_if_load_is_taken(session: Session, lote_id: str) -> None:
+    existing = session.scalars(
+        select(PortalIntegracao).where(
+            PortalIntegracao.portal == "atacadao",
+            PortalIntegracao.lote_id == lote_id,
+            PortalIntegracao.status.in_(IntegracaoStatus.BLOCKING),
+        )
+    ).first()
+    if existing is not None:
+        raise _load_taken(existing)
+
+
+def _refuse_if_not_reprocessable(integracao: PortalIntegracao) -> None:
+    if integracao.status == IntegracaoStatus.AGENDADO:
+        raise ApiError(409, f"integração já agendada (protocolo {integracao.protocolo})", integracao_id=integracao.id)
+    if integracao.status in IntegracaoStatus.BLOCKING:
+        raise ApiError(409, "integração já está na fila ou em execução", integracao_id=integracao.id,
+                       job_id=integracao.job_id)
+
+
+def _commit_or_conflict(session: Session, integracao: PortalIntegracao) -> None:
+    """The partial unique index is the last word when two requests for one load race."""
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise ApiError(409, f"o lote {integracao.lote_id} já tem um agendamento ativo ou concluído") from None
+
+
+def _load_taken(existing: PortalIntegracao) -> ApiError:
+    what = f"já agendado (protocolo {existing.protocolo})" if existing.protocolo else "já está na fila"
+    return ApiError(
+        409,
+        f"o lote {existing.lote_id} {what}",
+        integracao_id=existing.id,
+        job_id=existing.job_id,
+        status_url=absolute_url("portal.job_status", job_id=existing.job_id) if existing.job_id else None,
+    )
+
+
+def _accepted(integracao: PortalIntegracao, message, text: str):
+    try:
+        send(message)
+    except InfrastructureUnavailable:
+        # The row is committed with its job id: the reconciler enqueues it once Redis is back.
+        text += " (fila momentaneamente indisponível: será enviado automaticamente)"
+    body = ok(
+        message=text,
+        integracao_id=integracao.id,
+        job_id=message.message_id,
+        status_url=absolute_url("portal.job_status", job_id=message.message_id),
+    )
+    return jsonify(body), 202
+
+
+def mark_cancelled(session: Session, job_id: str) -> None:
+    """Called when a waiting booking job is cancelled: the load becomes free again."""
+    integracao = session.scalars(select(PortalIntegracao).where(PortalIntegracao.job_id == job_id)).first()
+    if integracao is not None and integracao.status == IntegracaoStatus.PENDENTE:
+        integracao.status = IntegracaoStatus.CANCELADO
+        integracao.mensagem = "cancelado pelo usuário"
+        integracao.finalizado_em = utcnow()

@@ -1,0 +1,3 @@
+from filas_api.app import create_app
+
+app = create_app()
