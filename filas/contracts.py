@@ -126,6 +126,15 @@ CLEANUP = ActorContract(
     max_retries=2,
 )
 
-ALL: tuple[ActorContract, ...] = (SCHEDULE_BOOKING, VALIDATE_NUMBERS, SEND_CAMPAIGN, FOLLOW_UP, CLEANUP)
+RECONCILE = ActorContract(
+    name="maintenance.reconcile",
+    queue="maintenance",
+    arguments=NoArguments,
+    description="Every minute: re-enqueue accepted work whose job never reached Redis or vanished from it",
+    max_retries=0,
+    time_limit_ms=MINUTE_MS,
+)
+
+ALL: tuple[ActorContract, ...] = (SCHEDULE_BOOKING, VALIDATE_NUMBERS, SEND_CAMPAIGN, FOLLOW_UP, CLEANUP, RECONCILE)
 BY_NAME: dict[str, ActorContract] = {contract.name: contract for contract in ALL}
 QUEUES: tuple[str, ...] = tuple(sorted({contract.queue for contract in ALL}))

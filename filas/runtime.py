@@ -21,3 +21,9 @@ def stop_if_cancelled() -> None:
     """A safe point: raises JobCancelled if the user asked to cancel this job."""
     if get_job_store().is_cancel_requested(current_job_id()):
         raise JobCancelled("cancelado pelo usuário")
+
+
+def is_last_attempt(contract) -> bool:
+    """True when a transient failure now will not be retried (so the domain row must say 'failed')."""
+    message = CurrentMessage.get_current_message()
+    return message is not None and message.options.get("retries", 0) >= contract.max_retries

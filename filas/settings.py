@@ -49,11 +49,13 @@ class Settings(BaseSettings):
     evolution_api_key: SecretStr = Field(SecretStr(""), description="Evolution API key (header apikey)")
     evolution_instance: str = Field("filas", description="Evolution API instance name")
     gateway_timeout_seconds: float = Field(15.0, description="Timeout of one gateway HTTP call")
+    follow_up_max: int = Field(3, description="Follow-ups a contact who never answers receives at most")
 
     # --- scheduler ----------------------------------------------------------------------------
     schedule_timezone: str = Field("America/Fortaleza", description="Time zone of every cron schedule")
     follow_up_cron: str = Field("0 9 * * *", description="When the daily campaign follow-up runs")
     cleanup_cron: str = Field("0 */6 * * *", description="When the clean-up runs")
+    reconcile_cron: str = Field("* * * * *", description="When accepted work missing from Redis is re-enqueued")
     log_retention_days: int = Field(90, description="Portal step logs older than this are deleted by clean-up")
 
 

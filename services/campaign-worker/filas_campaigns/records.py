@@ -1,0 +1,132 @@
+"""The campaign worker's reads and writes of campaign, contact and message rows."""
+
+from datetime import datetime
+
+from sqlalchemy import delete, exists, func, select
+from sqlalchemy.exc import IntegrityError
+
+from filas.clock import utcnow
+from filas.db.models import (
+    Campanha,
+    Contato,
+    Mensagem,
+    MensagemStatus,
+    MensagemTipo,
+    OptOut,
+    WhatsappStatus,
+)
+from filas.db.session import session_scope
+
+
+def load_campaign(campanha_id: int) -> Campanha | None:
+    with session_scope() as session:
+        return session.get(Campanha, campanha_id)
+
+
+def set_campaign_status(campanha_id: int, status: str) -> None:
+    with session_scope() as session:
+        session.get(Campanha, campanha_id, with_for_update=True).status = status
+
+
+def contacts_to_validate(campanha_id: int) -> list[Contato]:
+    with session_scope() as session:
+        return list(session.scalars(
+            select(Contato).where(Contato.campanha_id == campanha_id,
+                                  Contato.whatsapp_status == WhatsappStatus.PENDENTE).order_by(Contato.id)
+        ))
+
+
+def count_contacts(campanha_id: int, whatsapp_status: str | None = None) -> int:
+    query = select(func.count()).select_from(Contato).where(Contato.campanha_id == campanha_id)
+    if whatsapp_status:
+        query = query.where(Contato.whatsapp_status == whatsapp_status)
+    with session_scope() as session:
+        return session.scalar(query)
+
+
+def save_validation(results: dict[int, tuple[bool, str | None]]) -> None:
+    """contact id → (has WhatsApp, the gateway's id for it)."""
+    with session_scope() as session:
+        for contact_id, (exists_, whatsapp_id) in results.items():
+            contato = session.get(Contato, contact_id)
+            contato.whatsapp_status = WhatsappStatus.VALIDO if exists_ else WhatsappStatus.INVALIDO
+            contato.whatsapp_id = whatsapp_id
+
+
+def valid_contacts(campanha_id: int) -> list[Contato]:
+    with session_scope() as session:
+        return list(session.scalars(
+            select(Contato).where(Contato.campanha_id == campanha_id,
+                                  Contato.whatsapp_status == WhatsappStatus.VALIDO).order_by(Contato.id)
+        ))
+
+
+def is_opted_out(telefone: str) -> bool:
+    with session_scope() as session:
+        return session.get(OptOut, telefone) is not None
+
+
+def claim_message(contato: Contato, tipo: str, referencia: str = "") -> int | None:
+    """Insert the message row before sending; None if this contact already has it (sent or claimed).
+
+    The unique key (contact, kind, reference) is what makes a redelivered send skip done contacts."""
+    try:
+        with session_scope() as session:
+            mensagem = Mensagem(campanha_id=contato.campanha_id, contato_id=contato.id, tipo=tipo,
+                                referencia=referencia, status=MensagemStatus.ENVIANDO)
+            session.add(mensagem)
+            session.flush()
+            return mensagem.id
+    except IntegrityError:
+        return None
+
+
+def release_claim(mensagem_id: int) -> None:
+    """The send surely did not leave (e.g. 429, connection refused): a retry may send it."""
+    with session_scope() as session:
+        session.execute(delete(Mensagem).where(Mensagem.id == mensagem_id))
+
+
+def finish_message(mensagem_id: int, status: str, gateway_message_id: str | None = None,
+                   erro: str | None = None) -> None:
+    with session_scope() as session:
+        mensagem = session.get(Mensagem, mensagem_id)
+        mensagem.status = status
+        mensagem.gateway_message_id = gateway_message_id
+        mensagem.erro = erro
+        if status == MensagemStatus.ENVIADA:
+            mensagem.enviado_em = utcnow()
+
+
+def count_messages(campanha_id: int, tipo: str, referencia: str = "") -> dict[str, int]:
+    with session_scope() as session:
+        return dict(session.execute(
+            select(Mensagem.status, func.count()).where(Mensagem.campanha_id == campanha_id, Mensagem.tipo == tipo,
+                                                        Mensagem.referencia == referencia)
+            .group_by(Mensagem.status)
+        ).all())
+
+
+def follow_up_candidates(sent_before: datetime, referencia: str, max_follow_ups: int) -> list[tuple[Contato, str]]:
+    """(contact, follow-up text) for contacts whose first message left before `sent_before`, who have not
+    answered, have not opted out, have no follow-up for `referencia` yet and fewer than the maximum."""
+    first_sent = select(Mensagem.id).where(
+        Mensagem.contato_id == Contato.id, Mensagem.tipo == MensagemTipo.INICIAL,
+        Mensagem.status == MensagemStatus.ENVIADA, Mensagem.enviado_em < sent_before,
+    )
+    follow_ups = select(func.count(Mensagem.id)).where(
+        Mensagem.contato_id == Contato.id, Mensagem.tipo == MensagemTipo.FOLLOW_UP
+    ).scalar_subquery()
+    today = select(Mensagem.id).where(
+        Mensagem.contato_id == Contato.id, Mensagem.tipo == MensagemTipo.FOLLOW_UP, Mensagem.referencia == referencia
+    )
+    opted_out = select(OptOut.telefone).where(OptOut.telefone == Contato.telefone)
+    query = (
+        select(Contato, Campanha.mensagem_follow_up)
+        .join(Campanha, Campanha.id == Contato.campanha_id)
+        .where(Campanha.mensagem_follow_up.is_not(None), Contato.respondeu_em.is_(None),
+               exists(first_sent), ~exists(today), ~exists(opted_out), follow_ups < max_follow_ups)
+        .order_by(Contato.id)
+    )
+    with session_scope() as session:
+        return [(contato, text) for contato, text in session.execute(query).all()]

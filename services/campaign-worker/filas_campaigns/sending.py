@@ -1,0 +1,39 @@
+"""Send one message to one contact, exactly once: claim the row, send, record the outcome."""
+
+import logging
+
+from filas.db.models import Contato, MensagemStatus
+from filas.phones import mask
+from filas_campaigns import records
+from filas_campaigns.gateways import GatewayTransientError, RecipientRejected, WhatsAppGateway
+
+logger = logging.getLogger(__name__)
+
+
+class Outcome:
+    SENT = "enviada"
+    FAILED = "falhou"
+    SKIPPED = "ignorada"  # opted out
+    ALREADY_DONE = "ja_feita"  # an earlier delivery of this job already handled the contact
+
+
+def send_once(gateway: WhatsAppGateway, contato: Contato, text: str, tipo: str, referencia: str = "") -> str:
+    mensagem_id = records.claim_message(contato, tipo, referencia)
+    if mensagem_id is None:
+        return Outcome.ALREADY_DONE
+    if records.is_opted_out(contato.telefone):
+        records.finish_message(mensagem_id, MensagemStatus.IGNORADA, erro="opt-out")
+        return Outcome.SKIPPED
+    try:
+        sent = gateway.send_text(contato.whatsapp_id or contato.telefone, text)
+    except RecipientRejected as error:
+        records.finish_message(mensagem_id, MensagemStatus.FALHOU, erro=str(error))
+        return Outcome.FAILED
+    except GatewayTransientError as error:
+        if not error.outcome_unknown:
+            records.release_claim(mensagem_id)
+        # else: it may have arrived; the row stays 'enviando' and is never sent again (no duplicates).
+        raise
+    records.finish_message(mensagem_id, MensagemStatus.ENVIADA, gateway_message_id=sent.gateway_message_id)
+    logger.info("sent %s message to %s", tipo, mask(contato.telefone))
+    return Outcome.SENT

@@ -1,0 +1,263 @@
+"""Page object for the Atacadão supplier portal (Playwright sync API).
+
+One `book()` opens a browser context from the saved session, logs in only when the portal asks for it,
+looks the load up in the portal's bookings list first (so a redelivered job finds the booking it already
+made), and only then fills and submits the booking form. Knows nothing of Dramatiq or the database.
+
+Error classes tell the caller what to do: `PortalTransientError` is worth retrying (timeouts, HTTP 5xx,
+connection refused, a session lost mid-submit); `PortalPermanentError` and its subclasses are not.
+Retrying after any error is safe because every attempt searches before it books.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+from urllib.parse import urlencode
+
+from playwright.sync_api import Browser, BrowserContext, Page, Response
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+from filas.errors import PermanentJobError
+
+StepCallback = Callable[[str, str], None]
+
+# The portal's page structure, in one place.
+LOGIN_FORM = "#form-login"
+LOGIN_USER = "#usuario"
+LOGIN_PASSWORD = "#senha"
+LOGIN_SUBMIT = "#entrar"
+LOGIN_ERROR = "#erro-login"
+BOOKINGS_TABLE = "#lista-agendamentos"
+NO_BOOKINGS = "#nenhum-agendamento"
+BOOKING_ROWS = "tr.agendamento"
+FORM_LOTE = "#lote"
+FORM_DATA = "#data"
+FORM_HORA = "#hora"
+FORM_TRANSPORTADORA = "#transportadora"
+FORM_TIPO_VEICULO = "#tipo_veiculo"
+FORM_SUBMIT = "#agendar"
+FORM_ERROR = "#erro"
+CAPTCHA = "#captcha"
+PROTOCOL = "#protocolo"
+
+BOOKINGS_PATH = "/agendamentos"
+NEW_BOOKING_PATH = "/agendamentos/novo"
+
+_ROWS_SCRIPT = """rows => rows.map(r => [
+  (r.querySelector('.lote')?.textContent || '').trim(),
+  (r.querySelector('.protocolo')?.textContent || '').trim(),
+])"""
+_OPTIONS_SCRIPT = "options => options.map(o => [o.value, o.textContent.trim()])"
+
+
+@dataclass(frozen=True)
+class BookingRequest:
+    lote_id: str
+    data: date
+    hora: str  # "HH:MM"
+    transportadora: str
+    tipo_veiculo: str
+
+
+@dataclass(frozen=True)
+class BookingResult:
+    protocolo: str
+    already_existed: bool
+
+
+class PortalError(Exception):
+    """Anything that kept a booking from completing. Messages are for people (Portuguese, no secrets)."""
+
+
+class PortalTransientError(PortalError):
+    """Timeouts, HTTP 5xx, connection refused: worth retrying later."""
+
+
+class PortalPermanentError(PortalError, PermanentJobError):
+    """Retrying will not help; the message says why."""
+
+
+class CaptchaRequired(PortalPermanentError):
+    """The portal asked for a CAPTCHA, which only a person can answer."""
+
+
+class LoginRejected(PortalPermanentError):
+    """The portal refused the configured credentials."""
+
+
+class BookingRejected(PortalPermanentError):
+    """The portal (or its form's choices) refused the booking data; the message is the portal's."""
+
+
+class AtacadaoPortal:
+    def __init__(
+        self,
+        browser: Browser,
+        base_url: str,
+        username: str,
+        password: str,
+        storage_state: dict[str, Any] | None = None,
+        on_step: StepCallback | None = None,
+        timeout_ms: int = 30000,
+    ) -> None:
+        self._browser = browser
+        self._base_url = base_url.rstrip("/")
+        self._username = username
+        self._password = password
+        self._storage_state = storage_state
+        self._on_step = on_step
+        self._timeout_ms = timeout_ms
+
+    def book(self, request: BookingRequest) -> BookingResult:
+        context: BrowserContext | None = None
+        try:
+            context = self._new_context()
+            return self._book_in(context.new_page(), request)
+        except PlaywrightTimeoutError as exc:
+            raise PortalTransientError(f"O portal não respondeu em {self._timeout_ms / 1000:g} s.") from exc
+        except PlaywrightError as exc:
+            raise PortalTransientError(f"Falha de comunicação com o portal: {_first_line(exc)}") from exc
+        finally:
+            if context is not None:
+                self._keep_session(context)
+                _close_quietly(context)
+
+    def storage_state(self) -> dict[str, Any]:
+        """The browser session (cookies, local storage) to persist and pass to the next instance."""
+        return dict(self._storage_state or {"cookies": [], "origins": []})
+
+    # --- the flow --------------------------------------------------------------------------
+
+    def _book_in(self, page: Page, request: BookingRequest) -> BookingResult:
+        lote = request.lote_id
+        self._step("busca", f"Verificando se o lote {lote} já tem agendamento no portal.")
+        existing = self._existing_protocol(page, lote)
+        if existing:
+            self._step("busca", f"Lote {lote} já agendado no portal: protocolo {existing}.")
+            return BookingResult(protocolo=existing, already_existed=True)
+        self._step(
+            "formulario", f"Preenchendo o agendamento do lote {lote} para {request.data:%d/%m/%Y} às {request.hora}."
+        )
+        self._open(page, NEW_BOOKING_PATH)
+        self._raise_if_captcha(page, lote)
+        self._fill_form(page, request)
+        protocolo = self._submit_form(page, lote)
+        self._step("confirmacao", f"Agendamento confirmado: protocolo {protocolo}.")
+        return BookingResult(protocolo=protocolo, already_existed=False)
+
+    def _existing_protocol(self, page: Page, lote: str) -> str | None:
+        self._open(page, f"{BOOKINGS_PATH}?{urlencode({'lote': lote})}")
+        if not (page.locator(BOOKINGS_TABLE).count() or page.locator(NO_BOOKINGS).count()):
+            # Booking without knowing whether the load is booked could book it twice.
+            raise PortalPermanentError(f"Não foi possível ler a lista de agendamentos do portal ({page.url}).")
+        rows = page.locator(BOOKING_ROWS).evaluate_all(_ROWS_SCRIPT)
+        # The portal's search may match more than this exact load.
+        return next((protocolo for row_lote, protocolo in rows if row_lote == lote and protocolo), None)
+
+    def _open(self, page: Page, path: str) -> None:
+        """Go to a page behind the login, logging in first if the saved session is gone."""
+        self._check(page.goto(self._base_url + path), path)
+        if not self._on_login_page(page):
+            return
+        self._login(page)
+        self._check(page.goto(self._base_url + path), path)
+        if self._on_login_page(page):
+            raise PortalPermanentError(
+                "O portal pediu login de novo logo após aceitar o login; a sessão não se mantém."
+            )
+
+    def _login(self, page: Page) -> None:
+        self._step("login", "Sessão salva ausente ou expirada; entrando no portal.")
+        page.fill(LOGIN_USER, self._username)
+        page.fill(LOGIN_PASSWORD, self._password)
+        with page.expect_navigation() as navigation:
+            page.click(LOGIN_SUBMIT)
+        self._check(navigation.value, "login")
+        if page.locator(LOGIN_ERROR).count():
+            raise LoginRejected(f"O portal recusou o login: {_text(page, LOGIN_ERROR)}")
+        if self._on_login_page(page):
+            raise PortalPermanentError("O portal não aceitou o login nem explicou o motivo.")
+        self._step("login", "Login aceito pelo portal.")
+
+    def _fill_form(self, page: Page, request: BookingRequest) -> None:
+        page.fill(FORM_LOTE, request.lote_id)
+        page.fill(FORM_DATA, request.data.isoformat())
+        self._choose(page, FORM_HORA, request.hora, "horário")
+        page.fill(FORM_TRANSPORTADORA, request.transportadora)
+        self._choose(page, FORM_TIPO_VEICULO, request.tipo_veiculo, "tipo de veículo")
+
+    def _choose(self, page: Page, select: str, wanted: str, label: str) -> None:
+        """Select by value or visible text, ignoring case; a choice the portal does not offer is refused."""
+        options = page.locator(f"{select} option").evaluate_all(_OPTIONS_SCRIPT)
+        key = wanted.strip().lower()
+        value = next((v for v, text in options if v and key in (v.lower(), text.lower())), None)
+        if value is None:
+            offered = ", ".join(text for v, text in options if v)
+            raise BookingRejected(f"O portal não oferece {label} '{wanted}'. Opções do portal: {offered}.")
+        page.select_option(select, value=value)
+
+    def _submit_form(self, page: Page, lote: str) -> str:
+        with page.expect_navigation() as navigation:
+            page.click(FORM_SUBMIT)
+        self._check(navigation.value, "envio do agendamento")
+        if page.locator(PROTOCOL).count():
+            return _text(page, PROTOCOL)
+        self._raise_if_captcha(page, lote)
+        if page.locator(FORM_ERROR).count():
+            raise BookingRejected(_text(page, FORM_ERROR))
+        if self._on_login_page(page):
+            # The portal refuses before booking; a retry logs in and searches before booking again.
+            raise PortalTransientError("A sessão do portal expirou durante o envio; o agendamento não foi feito.")
+        raise PortalPermanentError(
+            f"Página inesperada após enviar o agendamento ({page.url}); nenhum protocolo exibido."
+        )
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _new_context(self) -> BrowserContext:
+        context = self._browser.new_context(storage_state=self._storage_state, locale="pt-BR")  # type: ignore[arg-type]
+        context.set_default_timeout(self._timeout_ms)
+        context.set_default_navigation_timeout(self._timeout_ms)
+        return context
+
+    def _keep_session(self, context: BrowserContext) -> None:
+        with contextlib.suppress(PlaywrightError):  # browser gone: keep the previous session
+            self._storage_state = dict(context.storage_state())
+
+    def _raise_if_captcha(self, page: Page, lote: str) -> None:
+        if page.locator(CAPTCHA).count():
+            raise CaptchaRequired(f"O portal pediu CAPTCHA ao agendar o lote {lote}; é preciso agendar manualmente.")
+
+    def _on_login_page(self, page: Page) -> bool:
+        return page.locator(LOGIN_FORM).count() > 0
+
+    def _check(self, response: Response | None, what: str) -> None:
+        if response is None:
+            return
+        status = response.status
+        if status >= 500 or status in (408, 429):
+            raise PortalTransientError(f"O portal respondeu HTTP {status} ({what}); tentar novamente mais tarde.")
+        if status >= 400:
+            raise PortalPermanentError(f"O portal respondeu HTTP {status} ({what}).")
+
+    def _step(self, step: str, message: str) -> None:
+        if self._on_step is not None:
+            self._on_step(step, message)
+
+
+def _text(page: Page, selector: str) -> str:
+    return " ".join(page.locator(selector).first.inner_text().split())
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _close_quietly(context: BrowserContext) -> None:
+    with contextlib.suppress(PlaywrightError):
+        context.close()
