@@ -19,11 +19,9 @@ from filas.clock import utcnow
 from filas.db.models import Campanha, CampanhaStatus, IntegracaoStatus, PortalIntegracao
 from filas.db.session import session_scope
 from filas.enqueue import send
+from filas.settings import get_settings
 
 logger = logging.getLogger(__name__)
-
-GRACE = timedelta(minutes=2)
-
 
 def reconcile() -> dict[str, int]:
     store = get_job_store()
@@ -37,9 +35,10 @@ def reconcile() -> dict[str, int]:
 
 
 def _waiting_messages() -> Iterator[dramatiq.Message]:
-    cutoff = utcnow() - GRACE
+    grace = timedelta(seconds=get_settings().reconcile_grace_seconds)
+    cutoff = utcnow() - grace
     # A booking found 'processando' may still be running on a live worker: only after its time limit.
-    running_cutoff = utcnow() - timedelta(milliseconds=contracts.SCHEDULE_BOOKING.time_limit_ms) - GRACE
+    running_cutoff = cutoff - timedelta(milliseconds=contracts.SCHEDULE_BOOKING.time_limit_ms)
     with session_scope() as session:
         bookings = session.scalars(select(PortalIntegracao).where(
             PortalIntegracao.job_id.is_not(None),

@@ -19,9 +19,9 @@ logger = logging.getLogger(__name__)
 class ApiError(Exception):
     """An expected refusal: `status` and a message for the front end, plus optional fields."""
 
-    def __init__(self, status: int, message: str, **extra):
+    def __init__(self, http_status: int, message: str, /, **extra):
         super().__init__(message)
-        self.status = status
+        self.http_status = http_status
         self.message = message
         self.extra = extra
 
@@ -36,7 +36,7 @@ def describe_validation_error(exc: ValidationError) -> list[dict[str, str]]:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def api_error(exc: ApiError):
-        return jsonify(error(exc.message, **exc.extra)), exc.status
+        return jsonify(error(exc.message, **exc.extra)), exc.http_status
 
     @app.errorhandler(ValidationError)
     def invalid_body(exc: ValidationError):

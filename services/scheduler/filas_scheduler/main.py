@@ -22,7 +22,7 @@ def main() -> None:
     use_schedule_timezone()
     import periodiq  # after TZ: pendulum caches the local zone on first use
 
-    sys.argv = ["periodiq", "filas_scheduler.schedules", *sys.argv[1:]]
+    sys.argv = ["periodiq", "filas_scheduler.periodic", *sys.argv[1:]]
     periodiq.entrypoint()
 
 

@@ -12,7 +12,6 @@ import dramatiq
 from periodiq import PeriodiqMiddleware, cron
 
 from filas import contracts
-from filas.broker import setup_broker
 from filas.settings import get_settings
 
 
@@ -48,5 +47,3 @@ def register(broker: dramatiq.Broker) -> list[dramatiq.Actor]:
         for schedule in schedules()
     ]
 
-
-periodic_actors = register(setup_broker())

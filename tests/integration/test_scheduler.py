@@ -1,0 +1,54 @@
+"""The scheduler, run as users run it (`filas-scheduler`), under a faked clock (libfaketime)."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+SCHEDULER = str(Path(sys.executable).parent / "filas-scheduler")
+
+
+def queued_messages(client: redis.Redis, queue: str) -> list[dict]:
+    return [json.loads(body) for body in client.hvals(f"dramatiq:{queue}.msgs")]
+
+
+def wait_for_actor(client: redis.Redis, queue: str, actor: str, timeout: float) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for message in queued_messages(client, queue):
+            if message["actor_name"] == actor:
+                return message
+        time.sleep(0.2)
+    raise AssertionError(f"{actor} was not enqueued on {queue} within {timeout} s: {queued_messages(client, queue)}")
+
+
+@pytest.fixture
+def libfaketime() -> str:
+    found = sorted(Path("/usr/lib").glob("*/faketime/libfaketime.so.1"))
+    if not found:
+        if IN_CI:
+            pytest.fail("libfaketime is not installed (apt-get install faketime)")
+        pytest.skip("libfaketime is not installed (apt-get install faketime)")
+    return str(found[0])
+
+
+def test_follow_up_is_enqueued_by_name_at_nine_in_fortaleza_not_utc(libfaketime, redis_url, database_url):
+    # 11:59:57 UTC is 08:59:57 in Fortaleza (UTC-3 all year): a scheduler on UTC would not fire at 12:00.
+    env = {**os.environ, "FILAS_REDIS_URL": redis_url, "FILAS_DATABASE_URL": database_url, "TZ": "UTC",
+           "LD_PRELOAD": libfaketime, "FAKETIME": "@2026-11-24 11:59:57", "FAKETIME_DONT_RESET": "1"}
+    env.pop("FILAS_SCHEDULE_TIMEZONE", None)
+    process = subprocess.Popen([SCHEDULER], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        message = wait_for_actor(redis.Redis.from_url(redis_url), "campaigns", "campaigns.follow_up", timeout=30)
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=10)[0]
+    assert message["options"]["scheduled_at"] == "2026-11-24 09:00:00-03:00", output
+    assert message["args"] == [] and message["kwargs"] == {}
