@@ -1,11 +1,12 @@
 """The Dramatiq Redis broker every service uses, and the Redis client behind job state."""
 
+import logging
 from functools import lru_cache
 
 import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
-from dramatiq.middleware import CurrentMessage
+from dramatiq.middleware import CurrentMessage, Retries
 
 from filas.jobs import JobStore
 from filas.middleware import JobStateMiddleware
@@ -31,8 +32,17 @@ def build_broker(settings: Settings) -> RedisBroker:
         maintenance_chance=settings.broker_maintenance_chance,
     )
     broker.add_middleware(CurrentMessage())
-    broker.add_middleware(JobStateMiddleware(get_job_store()))
+    # Dramatiq calls after_* hooks in reverse order: placed before Retries, the job-state middleware
+    # runs after it and sees whether a failure was final (message.failed).
+    broker.add_middleware(JobStateMiddleware(get_job_store()), before=Retries)
+    logging.getLogger("dramatiq.worker.WorkerThread").addFilter(_results_are_kept_in_job_state)
     return broker
+
+
+def _results_are_kept_in_job_state(record: logging.LogRecord) -> bool:
+    """Actors' return values go to the job state (JobStateMiddleware), not to a Results backend:
+    Dramatiq's warning that they are discarded is not true here."""
+    return "returned a value that is not None" not in record.getMessage()
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,54 @@
+"""End-to-end: the whole system as real processes (the session `stack` fixture), driven over HTTP."""
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+WAIT_SECONDS = 120  # generous: a cold Chromium on a loaded 2-vCPU machine takes a while
+
+
+class Api:
+    def __init__(self, stack):
+        self.http = httpx.Client(base_url=stack.api_url, headers={"Authorization": f"Bearer {stack.token}"},
+                                 timeout=30)
+
+    def post(self, path: str, **kwargs) -> httpx.Response:
+        return self.http.post(path, **kwargs)
+
+    def get(self, path: str) -> httpx.Response:
+        return self.http.get(path)
+
+    def wait_until(self, url: str, done: Callable[[dict[str, Any]], bool], timeout: float = WAIT_SECONDS) -> dict:
+        """Poll a status URL until `done(body)`; fail with the last body seen."""
+        deadline = time.monotonic() + timeout
+        body: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            body = self.http.get(url).json()
+            if done(body):
+                return body
+            time.sleep(0.25)
+        raise AssertionError(f"{url} did not reach the expected state in {timeout} s; last: {body}")
+
+
+@pytest.fixture
+def api(stack) -> Iterator[Api]:
+    client = Api(stack)
+    yield client
+    client.http.close()
+
+
+@pytest.fixture
+def portal_sim(stack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack.portal_url, timeout=10) as client:
+        client.post("/_sim/reset").raise_for_status()
+        yield client
+
+
+@pytest.fixture
+def whatsapp_sim(stack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack.whatsapp_url, timeout=10) as client:
+        client.post("/_sim/reset").raise_for_status()
+        yield client

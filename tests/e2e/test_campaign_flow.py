@@ -1,0 +1,123 @@
+"""A campaign from creation to every patient's message, and cancelling tasks, through every real part."""
+
+from sqlalchemy import select
+
+from filas.db.models import Campanha, Contato
+from filas.db.session import session_scope
+
+CONTACTS = [
+    {"nome": "Maria Souza", "telefone": "(85) 99999-0001"},
+    {"nome": "José Lima", "telefone": "(85) 98888-0002"},  # legacy WhatsApp id, without the 9th digit
+    {"nome": "Ana Paula", "telefone": "(85) 97777-0003"},  # no WhatsApp
+    {"nome": "Posto Central", "telefone": "(85) 3222-0004"},  # landline
+]
+
+
+def create_campaign(api, contacts=CONTACTS, name="Busca ativa") -> int:
+    reply = api.post("/api/campanhas", json={"nome": name, "mensagem": "Olá! Sua consulta está disponível.",
+                                             "contatos": contacts})
+    assert reply.status_code == 201, reply.text
+    return reply.json()["campanha"]["id"]
+
+
+def start(api, campanha_id: int, action: str) -> dict:
+    reply = api.post(f"/api/campanhas/{campanha_id}/{action}")
+    assert reply.status_code == 202, reply.text
+    body = reply.json()
+    assert body["sucesso"] is True and body["task_id"] and body["status_url"]
+    return body
+
+
+def ended(body: dict) -> bool:
+    return body["status"] in ("finished", "failed", "cancelled")
+
+
+def test_create_validate_send_reaches_every_valid_contact_exactly_once(api, whatsapp_sim, database_url):
+    whatsapp_sim.post("/_sim/config", json={"without_whatsapp": ["5585977770003"],
+                                            "legacy_numbers": ["5585988880002"]}).raise_for_status()
+    campanha_id = create_campaign(api)
+
+    validation = api.wait_until(start(api, campanha_id, "validar")["status_url"], ended)
+    assert validation["status"] == "finished", validation
+    assert validation["resultado"] == {"campanha_id": campanha_id, "validos": 2, "invalidos": 2}
+    assert validation["progresso"] == {"feitos": 4, "total": 4, "percentual": 100.0}
+
+    sending = api.wait_until(start(api, campanha_id, "enviar")["status_url"], ended)
+    assert sending["status"] == "finished", sending
+    assert sending["progresso"]["feitos"] == sending["progresso"]["total"] == 2
+    assert sending["resultado"]["enviada"] == 2
+
+    messages = whatsapp_sim.get("/_sim/messages").json()
+    assert sorted(m["e164"] for m in messages) == ["5585988880002", "5585999990001"]
+    assert all(m["text"] == "Olá! Sua consulta está disponível." for m in messages)
+    campanha = api.get(f"/api/campanhas/{campanha_id}").json()["campanha"]
+    assert campanha["status"] == "enviada"
+    assert campanha["mensagens"] == {"enviada": 2}
+    with session_scope(database_url) as session:
+        legacy = session.scalars(select(Contato).where(Contato.telefone == "5585988880002")).one()
+    assert legacy.whatsapp_id == "558588880002@s.whatsapp.net"
+
+
+def test_opted_out_numbers_get_nothing(api, whatsapp_sim):
+    campanha_id = create_campaign(api, CONTACTS[:2])
+    assert api.post("/api/optouts", json={"telefone": "(85) 99999-0001"}).status_code == 201
+    api.wait_until(start(api, campanha_id, "validar")["status_url"], ended)
+
+    sending = api.wait_until(start(api, campanha_id, "enviar")["status_url"], ended)
+
+    assert sending["resultado"] == {"campanha_id": campanha_id, "enviada": 1, "ignorada": 1}
+    assert [m["e164"] for m in whatsapp_sim.get("/_sim/messages").json()] == ["5585988880002"]
+
+
+def test_a_cancelled_queued_task_never_runs(api, whatsapp_sim, redis_client, database_url):
+    # Keep every campaign-worker thread busy with slow validations, so the next task waits in the queue.
+    whatsapp_sim.post("/_sim/config", json={"latency_ms": 3000}).raise_for_status()
+    blockers = [start(api, create_campaign(api, CONTACTS[:1], f"bloqueio {n}"), "validar") for n in range(4)]
+    waiting_campaign = create_campaign(api, CONTACTS[1:2], "a cancelar")
+    waiting = start(api, waiting_campaign, "validar")
+
+    cancel = api.post(f"/api/task/{waiting['task_id']}/cancel")
+
+    assert cancel.status_code == 200, cancel.text
+    assert cancel.json()["status"] == "cancelled"
+    for blocker in blockers:
+        assert api.wait_until(blocker["status_url"], ended)["status"] == "finished"
+    _wait_until_acknowledged(redis_client, waiting["task_id"])
+    assert api.get(waiting["status_url"]).json()["status"] == "cancelled"
+    checked = {number for batch in whatsapp_sim.get("/_sim/checks").json() for number in batch}
+    assert "5585988880002" not in checked
+    with session_scope(database_url) as session:
+        campanha = session.get(Campanha, waiting_campaign)
+        assert campanha.status == "rascunho"
+        assert {c.whatsapp_status for c in campanha.contatos} == {"pendente"}
+
+
+def test_cancelling_a_running_send_stops_it_at_the_next_contact(api, whatsapp_sim, database_url):
+    contacts = [{"nome": f"Paciente {n}", "telefone": f"(85) 99999-{n:04d}"} for n in range(1, 9)]
+    campanha_id = create_campaign(api, contacts)
+    api.wait_until(start(api, campanha_id, "validar")["status_url"], ended)
+    whatsapp_sim.post("/_sim/config", json={"latency_ms": 700}).raise_for_status()
+    sending = start(api, campanha_id, "enviar")
+    api.wait_until(sending["status_url"], lambda body: (body["progresso"] or {}).get("feitos", 0) >= 1)
+
+    assert api.post(f"/api/task/{sending['task_id']}/cancel").status_code == 202
+
+    final = api.wait_until(sending["status_url"], ended)
+    assert final["status"] == "cancelled"
+    sent = len(whatsapp_sim.get("/_sim/messages").json())
+    assert 1 <= sent < len(contacts)
+    assert api.get(f"/api/campanhas/{campanha_id}").json()["campanha"]["status"] == "cancelada"
+
+
+def _wait_until_acknowledged(redis_client, message_id: str, timeout: float = 60) -> None:
+    """A worker has taken the message off the queue (run, or skipped) once its body leaves Redis."""
+    import json
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        bodies = [json.loads(b) for b in redis_client.hvals("dramatiq:campaigns.msgs")]
+        if all(body["message_id"] != message_id for body in bodies):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"message {message_id} is still in Redis after {timeout} s")
