@@ -32,6 +32,7 @@ class Settings(BaseSettings):
 
     # --- api ----------------------------------------------------------------------------------
     api_tokens: SecretStr = Field(SecretStr(""), description="Comma-separated bearer tokens accepted by the API")
+    webhook_token: SecretStr = Field(SecretStr(""), description="Secret path segment of the gateway webhook URL")
     public_url: str = Field("", description="Base URL used in status_url links (empty: taken from the request)")
 
     # --- portal worker ----------------------------------------------------------------------

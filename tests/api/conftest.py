@@ -10,6 +10,7 @@ import filas.db.session
 import filas.settings
 
 TOKEN = "test-token"
+WEBHOOK_TOKEN = "webhook-secret"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 CACHED = (
     filas.settings.get_settings,
@@ -38,7 +39,8 @@ def configure(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
 
 @pytest.fixture
 def client(configure, redis_url: str, database_url: str):
-    configure(FILAS_REDIS_URL=redis_url, FILAS_DATABASE_URL=database_url, FILAS_API_TOKENS=f"other,{TOKEN}")
+    configure(FILAS_REDIS_URL=redis_url, FILAS_DATABASE_URL=database_url, FILAS_API_TOKENS=f"other,{TOKEN}",
+              FILAS_WEBHOOK_TOKEN=WEBHOOK_TOKEN)
     from filas_api.app import create_app
 
     return create_app().test_client()

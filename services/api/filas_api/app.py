@@ -4,7 +4,7 @@ from flask import Flask
 
 from filas.logs import configure_logging
 from filas.settings import Settings, get_settings
-from filas_api import campaigns, docs, health, metrics, portal, tasks
+from filas_api import campaigns, docs, health, metrics, portal, tasks, webhooks
 from filas_api.auth import accepted_tokens, register_auth
 from filas_api.errors import register_error_handlers
 
@@ -16,10 +16,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config.update(
         API_TOKENS=accepted_tokens(settings.api_tokens.get_secret_value()),
         PUBLIC_URL=settings.public_url,
+        WEBHOOK_TOKEN=settings.webhook_token.get_secret_value(),
     )
     app.json.ensure_ascii = False
     app.json.sort_keys = False
-    for blueprint in (health.bp, metrics.bp, docs.bp, portal.bp, campaigns.bp, tasks.bp):
+    for blueprint in (health.bp, metrics.bp, docs.bp, portal.bp, campaigns.bp, tasks.bp, webhooks.bp):
         app.register_blueprint(blueprint)
     register_auth(app)
     register_error_handlers(app)

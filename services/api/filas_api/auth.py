@@ -6,7 +6,9 @@ from flask import Flask, current_app, request
 
 from filas_api.errors import ApiError
 
-PUBLIC_ENDPOINTS = {"health.healthz", "health.readyz", "docs.openapi", "metrics.metrics", "static"}
+# The webhook authenticates by the secret in its URL (webhooks.py): gateways cannot send our token.
+PUBLIC_ENDPOINTS = {"health.healthz", "health.readyz", "docs.openapi", "metrics.metrics", "webhooks.evolution_event",
+                    "static"}
 
 
 def accepted_tokens(raw: str) -> list[bytes]:

@@ -95,6 +95,9 @@ PATHS: dict[str, dict[str, Any]] = {
                            params=[_path_param("campanha_id", "integer")])},
     "/api/optouts": {"post": _operation("Record an opt-out", {"201": _reply("Registrado"), **BAD_INPUT},
                                         body=OptOutIn)},
+    "/api/webhooks/evolution/{token}": {
+        "post": _operation("Evolution API webhook: patient replies and opt-outs",
+                           {"200": _reply("Registrado"), **NOT_FOUND}, params=[_path_param("token")], public=True)},
     "/api/task/{task_id}/status": {
         "get": _operation("Task status with progress", {"200": _reply("Status"), **NOT_FOUND},
                           params=[_path_param("task_id")])},

@@ -1,0 +1,73 @@
+"""Incoming WhatsApp events (Evolution API webhooks): replies and opt-outs.
+
+The gateway cannot send our bearer token, so the webhook URL carries its own secret
+(`/api/webhooks/evolution/<FILAS_WEBHOOK_TOKEN>`), configured once in the gateway."""
+
+import hmac
+import logging
+import unicodedata
+
+from flask import Blueprint, current_app, jsonify, request
+from sqlalchemy import or_, select, update
+
+from filas.clock import utcnow
+from filas.db.models import Contato, OptOut
+from filas.db.session import session_scope
+from filas.phones import mask
+from filas_api.envelope import ok
+from filas_api.errors import ApiError
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("webhooks", __name__, url_prefix="/api/webhooks")
+
+# A patient who answers one of these asks not to be contacted again (LGPD art. 18).
+OPT_OUT_WORDS = {"SAIR", "PARAR", "STOP", "CANCELAR", "DESCADASTRAR", "NAO QUERO"}
+
+
+@bp.post("/evolution/<token>")
+def evolution_event(token: str):
+    expected = current_app.config["WEBHOOK_TOKEN"]
+    if not expected or not hmac.compare_digest(token.encode(), expected.encode()):
+        raise ApiError(404, "não encontrado")
+    event = request.get_json(silent=True) or {}
+    if event.get("event") != "messages.upsert":
+        return jsonify(ok(ignorado=True))
+    data = event.get("data") or {}
+    key = data.get("key") or {}
+    if key.get("fromMe") or not key.get("remoteJid"):
+        return jsonify(ok(ignorado=True))
+    return jsonify(ok(**record_reply(key["remoteJid"], _text_of(data.get("message") or {}))))
+
+
+def record_reply(jid: str, text: str) -> dict:
+    phone = jid.split("@", 1)[0]
+    with session_scope() as session:
+        answered = session.execute(
+            update(Contato)
+            .where(or_(Contato.whatsapp_id == jid, Contato.telefone == phone), Contato.respondeu_em.is_(None))
+            .values(respondeu_em=utcnow())
+        ).rowcount
+        opted_out = _is_opt_out(text)
+        if opted_out:
+            for telefone in _known_numbers(session, jid, phone):
+                if session.get(OptOut, telefone) is None:
+                    session.add(OptOut(telefone=telefone, motivo="respondeu pedindo para sair"))
+    logger.info("reply from %s: %d contacts answered, opt-out=%s", mask(phone), answered, opted_out)
+    return {"contatos_respondidos": answered, "opt_out": opted_out}
+
+
+def _known_numbers(session, jid: str, phone: str) -> set[str]:
+    """The E.164 numbers we store for this sender (the jid may lack the 9th digit)."""
+    found = set(session.scalars(select(Contato.telefone).where(or_(Contato.whatsapp_id == jid,
+                                                                   Contato.telefone == phone))))
+    return found or {phone}
+
+
+def _text_of(message: dict) -> str:
+    return message.get("conversation") or (message.get("extendedTextMessage") or {}).get("text") or ""
+
+
+def _is_opt_out(text: str) -> bool:
+    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().strip().upper()
+    return plain.rstrip(".!") in OPT_OUT_WORDS
