@@ -45,6 +45,14 @@ def _results_are_kept_in_job_state(record: logging.LogRecord) -> bool:
     return "returned a value that is not None" not in record.getMessage()
 
 
+def add_worker_metrics(broker: RedisBroker) -> None:
+    """Dramatiq's own Prometheus exporter (messages, errors, retries, durations per actor), served by a
+    process the `dramatiq` CLI forks, on dramatiq_prom_host:dramatiq_prom_port (default 0.0.0.0:9191)."""
+    from dramatiq.middleware.prometheus import Prometheus  # creates its multiprocess dir on import
+
+    broker.add_middleware(Prometheus())
+
+
 @lru_cache(maxsize=1)
 def setup_broker() -> RedisBroker:
     """Build the process-wide broker once and make it Dramatiq's global broker."""

@@ -2,6 +2,7 @@
 
 import datetime as dt
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -30,7 +31,7 @@ def integration_and_logs(integracao_id: int, database_url: str):
         return row, [log.etapa for log in logs]
 
 
-def test_a_booking_is_made_on_the_portal_and_its_protocol_reported(api, portal_sim, database_url):
+def test_a_booking_is_made_on_the_portal_and_its_protocol_reported(api, stack, portal_sim, database_url):
     accepted = api.post("/portal/api/solicitar-agendamento-async", json=booking("LOTE-E2E-1"))
     assert accepted.status_code == 202, accepted.text
     body = accepted.json()
@@ -50,6 +51,9 @@ def test_a_booking_is_made_on_the_portal_and_its_protocol_reported(api, portal_s
     again = api.post("/portal/api/solicitar-agendamento-async", json=booking("LOTE-E2E-1"))
     assert again.status_code == 409
     assert len(portal_sim.get("/_sim/bookings").json()) == 1
+
+    metrics = httpx.get(f"http://127.0.0.1:{stack.config.portal_metrics_port}/metrics", timeout=10).text
+    assert 'dramatiq_messages_total{actor_name="portal.schedule_booking",queue_name="atacadao"}' in metrics
 
 
 def test_a_captcha_fails_the_booking_for_good_with_a_message(api, portal_sim, database_url):

@@ -29,7 +29,7 @@ def start(api, campanha_id: int, action: str) -> dict:
 
 
 def ended(body: dict) -> bool:
-    return body["status"] in ("finished", "failed", "cancelled")
+    return body.get("status") in ("finished", "failed", "cancelled")
 
 
 def test_create_validate_send_reaches_every_valid_contact_exactly_once(api, whatsapp_sim, database_url):

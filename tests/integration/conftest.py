@@ -62,14 +62,9 @@ def portal_sim() -> Iterator[PortalSim]:
 
 
 @pytest.fixture(scope="module")
-def chromium_choice() -> ChromiumChoice:
-    configured = os.environ.get("FILAS_CHROMIUM_PATH", "")
-    if configured:
-        return resolve_chromium(configured)  # a wrong configured path is an error, not a skip
-    try:
-        return resolve_chromium()
-    except ChromiumNotFound as exc:  # unreachable under the `chromium` marker; kept for clarity
-        pytest.skip(f"no Chromium installed on this machine: {exc}")
+def chromium_choice(chromium_path: str) -> ChromiumChoice:
+    """The Chromium the tests launch (the top-level `chromium_path` fixture fails in CI when none exists)."""
+    return resolve_chromium(chromium_path)
 
 
 # Module scope, not session: a live sync Playwright leaves an asyncio loop marked running in this

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from filas.phones import mask
+
 
 @dataclass(frozen=True)
 class NumberStatus:
@@ -93,7 +95,7 @@ _LONG_DIGIT_RUN = re.compile(r"\d{8,}")
 def mask_phone(number: str) -> str:
     """'5585999990001' -> '*********0001', '558599990001@s.whatsapp.net' -> '********0001@s.whatsapp.net'."""
     user, at, domain = number.partition("@")
-    return "*" * max(len(user) - 4, 0) + user[-4:] + at + domain
+    return mask(user) + at + domain
 
 
 def mask_phones_in(text: str) -> str:
