@@ -1,0 +1,44 @@
+"""The README's booking example, run as written (bash + curl) against the running system."""
+
+import json
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+pytestmark = pytest.mark.chromium
+
+
+def shell_blocks() -> list[str]:
+    return re.findall(r"```sh\n(.*?)```", README.read_text(), flags=re.S)
+
+
+def block_with(text: str) -> str:
+    return next(block for block in shell_blocks() if text in block and "curl" in block)
+
+
+def run(block: str, stack) -> dict:
+    env = {**os.environ, "API": stack.api_url, "TOKEN": stack.token}
+    result = subprocess.run(["bash", "-euo", "pipefail", "-c", block], env=env, capture_output=True, text=True,
+                            timeout=60, check=True)
+    return json.loads(result.stdout)
+
+
+def test_the_readme_booking_example_books_and_finishes(stack, portal_sim):
+    accepted = run(block_with("solicitar-agendamento-async"), stack)
+    assert accepted["success"] is True and accepted["job_id"]
+
+    status_block = block_with("status-job/<job_id>").replace("<job_id>", accepted["job_id"])
+    deadline = time.monotonic() + 120
+    status = run(status_block, stack)
+    while status["status"] not in ("finished", "failed") and time.monotonic() < deadline:
+        time.sleep(0.5)
+        status = run(status_block, stack)
+
+    assert status["status"] == "finished", status
+    assert status["resultado"]["protocolo"] == portal_sim.get("/_sim/bookings").json()[0]["protocolo"]
