@@ -10,6 +10,7 @@ Without Redis, PostgreSQL or Chromium the tests that need them are skipped on a 
 CI (CI=true): CI must never pass by skipping them.
 """
 
+import contextlib
 import functools
 import os
 from collections.abc import Callable, Iterator
@@ -56,8 +57,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     return report
 
 
-@pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
+@contextlib.contextmanager
+def throwaway_redis() -> Iterator[str]:
     server = RedisServer()
     try:
         url = server.start()
@@ -69,8 +70,8 @@ def redis_url() -> Iterator[str]:
         server.stop()
 
 
-@pytest.fixture(scope="session")
-def database_url() -> Iterator[str]:
+@contextlib.contextmanager
+def throwaway_database() -> Iterator[str]:
     server = PostgresServer()
     try:
         url = server.start()
@@ -81,6 +82,18 @@ def database_url() -> Iterator[str]:
         yield url
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    with throwaway_redis() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    with throwaway_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -105,9 +118,13 @@ def clean_redis(redis_url: str) -> None:
 
 @pytest.fixture
 def clean_database(database_engine: sqlalchemy.Engine) -> None:
-    tables = _domain_tables(database_engine)
+    truncate_domain_tables(database_engine)
+
+
+def truncate_domain_tables(engine: sqlalchemy.Engine) -> None:
+    tables = _domain_tables(engine)
     if tables:
-        with database_engine.begin() as connection:
+        with engine.begin() as connection:
             connection.execute(sqlalchemy.text("SET LOCAL lock_timeout = '10s'"))
             connection.execute(sqlalchemy.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
 
@@ -122,16 +139,32 @@ def _start_clean(request: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture(scope="session")
-def stack(redis_url: str, database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The whole system on free ports; attributes api_url, token, portal_url, whatsapp_url, config."""
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The whole system on free ports; attributes api_url, token, portal_url, whatsapp_url, config.
+
+    It has a Redis and a database of its own: its workers must never take the messages that in-process
+    tests enqueue on `redis_url` and inspect."""
     found = _chromium()  # only browser tests need one; they ask for `chromium_path` or the marker
     chromium = "" if isinstance(found, ChromiumMissing) else found.executable_path or ""
-    config = StackConfig.with_free_ports(redis_url, database_url, chromium_path=chromium)
-    running = Stack(config, tmp_path_factory.mktemp("stack")).start()
+    with throwaway_redis() as redis_url, throwaway_database() as database_url:
+        config = StackConfig.with_free_ports(redis_url, database_url, chromium_path=chromium)
+        running = Stack(config, tmp_path_factory.mktemp("stack")).start()
+        try:
+            yield running
+        finally:
+            running.stop()
+
+
+@pytest.fixture
+def clean_stack(stack: Stack) -> None:
+    """Empty the stack's Redis and domain tables (its processes keep running)."""
+    with redis.Redis.from_url(stack.config.redis_url) as client:
+        client.flushall()
+    engine = sqlalchemy.create_engine(stack.config.database_url)
     try:
-        yield running
+        truncate_domain_tables(engine)
     finally:
-        running.stop()
+        engine.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 
 WAIT_SECONDS = 120  # generous: a cold Chromium on a loaded 2-vCPU machine takes a while
 
@@ -31,6 +32,22 @@ class Api:
                 return body
             time.sleep(0.25)
         raise AssertionError(f"{url} did not reach the expected state in {timeout} s; last: {body}")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_system(clean_stack) -> None:
+    """Every end-to-end test starts with an empty queue and database (the processes keep running)."""
+
+
+@pytest.fixture
+def stack_database_url(stack) -> str:
+    return stack.config.database_url
+
+
+@pytest.fixture
+def stack_redis(stack) -> Iterator[redis.Redis]:
+    with redis.Redis.from_url(stack.config.redis_url, decode_responses=True) as client:
+        yield client
 
 
 @pytest.fixture

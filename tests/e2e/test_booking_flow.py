@@ -23,15 +23,15 @@ def finished(body: dict) -> bool:
     return body["status"] in ("finished", "failed")
 
 
-def integration_and_logs(integracao_id: int, database_url: str):
-    with session_scope(database_url) as session:
+def integration_and_logs(integracao_id: int, stack_database_url: str):
+    with session_scope(stack_database_url) as session:
         row = session.get(PortalIntegracao, integracao_id)
         logs = session.scalars(select(PortalLog).where(PortalLog.integracao_id == integracao_id)
                                .order_by(PortalLog.id)).all()
         return row, [log.etapa for log in logs]
 
 
-def test_a_booking_is_made_on_the_portal_and_its_protocol_reported(api, stack, portal_sim, database_url):
+def test_a_booking_is_made_on_the_portal_and_its_protocol_reported(api, stack, portal_sim, stack_database_url):
     accepted = api.post("/portal/api/solicitar-agendamento-async", json=booking("LOTE-E2E-1"))
     assert accepted.status_code == 202, accepted.text
     body = accepted.json()
@@ -44,7 +44,7 @@ def test_a_booking_is_made_on_the_portal_and_its_protocol_reported(api, stack, p
     assert status["resultado"] == {"success": True, "protocolo": made["protocolo"], "message": "Agendamento realizado"}
     assert status["integracao"]["protocolo"] == made["protocolo"]
     assert status["iniciado_em"] and status["finalizado_em"]
-    row, steps = integration_and_logs(body["integracao_id"], database_url)
+    row, steps = integration_and_logs(body["integracao_id"], stack_database_url)
     assert (row.status, row.protocolo, row.job_id) == ("agendado", made["protocolo"], body["job_id"])
     assert steps[-1] == "concluido" and "formulario" in steps and "confirmacao" in steps
 
@@ -56,7 +56,7 @@ def test_a_booking_is_made_on_the_portal_and_its_protocol_reported(api, stack, p
     assert 'dramatiq_messages_total{actor_name="portal.schedule_booking",queue_name="atacadao"}' in metrics
 
 
-def test_a_captcha_fails_the_booking_for_good_with_a_message(api, portal_sim, database_url):
+def test_a_captcha_fails_the_booking_for_good_with_a_message(api, portal_sim, stack_database_url):
     portal_sim.post("/_sim/config", json={"captcha_lotes": ["LOTE-CAPTCHA"]}).raise_for_status()
     body = api.post("/portal/api/solicitar-agendamento-async", json=booking("LOTE-CAPTCHA")).json()
 
@@ -66,7 +66,7 @@ def test_a_captcha_fails_the_booking_for_good_with_a_message(api, portal_sim, da
     assert "CAPTCHA" in status["resultado"]["message"]
     assert status["tentativas"] == 0  # permanent: not retried
     assert portal_sim.get("/_sim/bookings").json() == []
-    row, steps = integration_and_logs(body["integracao_id"], database_url)
+    row, steps = integration_and_logs(body["integracao_id"], stack_database_url)
     assert row.status == "erro" and "CAPTCHA" in row.mensagem
     assert steps[-1] == "erro"
 

@@ -32,7 +32,7 @@ def ended(body: dict) -> bool:
     return body.get("status") in ("finished", "failed", "cancelled")
 
 
-def test_create_validate_send_reaches_every_valid_contact_exactly_once(api, whatsapp_sim, database_url):
+def test_create_validate_send_reaches_every_valid_contact_exactly_once(api, whatsapp_sim, stack_database_url):
     whatsapp_sim.post("/_sim/config", json={"without_whatsapp": ["5585977770003"],
                                             "legacy_numbers": ["5585988880002"]}).raise_for_status()
     campanha_id = create_campaign(api)
@@ -53,7 +53,7 @@ def test_create_validate_send_reaches_every_valid_contact_exactly_once(api, what
     campanha = api.get(f"/api/campanhas/{campanha_id}").json()["campanha"]
     assert campanha["status"] == "enviada"
     assert campanha["mensagens"] == {"enviada": 2}
-    with session_scope(database_url) as session:
+    with session_scope(stack_database_url) as session:
         legacy = session.scalars(select(Contato).where(Contato.telefone == "5585988880002")).one()
     assert legacy.whatsapp_id == "558588880002@s.whatsapp.net"
 
@@ -69,7 +69,7 @@ def test_opted_out_numbers_get_nothing(api, whatsapp_sim):
     assert [m["e164"] for m in whatsapp_sim.get("/_sim/messages").json()] == ["5585988880002"]
 
 
-def test_a_cancelled_queued_task_never_runs(api, whatsapp_sim, redis_client, database_url):
+def test_a_cancelled_queued_task_never_runs(api, whatsapp_sim, stack_redis, stack_database_url):
     # Keep every campaign-worker thread busy with slow validations, so the next task waits in the queue.
     whatsapp_sim.post("/_sim/config", json={"latency_ms": 3000}).raise_for_status()
     blockers = [start(api, create_campaign(api, CONTACTS[:1], f"bloqueio {n}"), "validar") for n in range(4)]
@@ -82,17 +82,17 @@ def test_a_cancelled_queued_task_never_runs(api, whatsapp_sim, redis_client, dat
     assert cancel.json()["status"] == "cancelled"
     for blocker in blockers:
         assert api.wait_until(blocker["status_url"], ended)["status"] == "finished"
-    _wait_until_acknowledged(redis_client, waiting["task_id"])
+    _wait_until_acknowledged(stack_redis, waiting["task_id"])
     assert api.get(waiting["status_url"]).json()["status"] == "cancelled"
     checked = {number for batch in whatsapp_sim.get("/_sim/checks").json() for number in batch}
     assert "5585988880002" not in checked
-    with session_scope(database_url) as session:
+    with session_scope(stack_database_url) as session:
         campanha = session.get(Campanha, waiting_campaign)
         assert campanha.status == "rascunho"
         assert {c.whatsapp_status for c in campanha.contatos} == {"pendente"}
 
 
-def test_cancelling_a_running_send_stops_it_at_the_next_contact(api, whatsapp_sim, database_url):
+def test_cancelling_a_running_send_stops_it_at_the_next_contact(api, whatsapp_sim, stack_database_url):
     contacts = [{"nome": f"Paciente {n}", "telefone": f"(85) 99999-{n:04d}"} for n in range(1, 9)]
     campanha_id = create_campaign(api, contacts)
     api.wait_until(start(api, campanha_id, "validar")["status_url"], ended)
@@ -109,14 +109,14 @@ def test_cancelling_a_running_send_stops_it_at_the_next_contact(api, whatsapp_si
     assert api.get(f"/api/campanhas/{campanha_id}").json()["campanha"]["status"] == "cancelada"
 
 
-def _wait_until_acknowledged(redis_client, message_id: str, timeout: float = 60) -> None:
+def _wait_until_acknowledged(stack_redis, message_id: str, timeout: float = 60) -> None:
     """A worker has taken the message off the queue (run, or skipped) once its body leaves Redis."""
     import json
     import time
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        bodies = [json.loads(b) for b in redis_client.hvals("dramatiq:campaigns.msgs")]
+        bodies = [json.loads(b) for b in stack_redis.hvals("dramatiq:campaigns.msgs")]
         if all(body["message_id"] != message_id for body in bodies):
             return
         time.sleep(0.2)

@@ -27,7 +27,7 @@ def send_follow_up_like_the_scheduler(redis_url: str) -> str:
         broker.close()
 
 
-def test_follow_up_reaches_only_who_did_not_answer_once_a_day(api, stack, whatsapp_sim, redis_url, database_url):
+def test_follow_up_reaches_only_who_did_not_answer_once_a_day(api, stack, whatsapp_sim, stack_database_url):
     webhook = f"{stack.api_url}/api/webhooks/evolution/{stack.config.secrets.webhook_token}"
     whatsapp_sim.post("/_sim/config", json={"webhook_url": webhook}).raise_for_status()
     reply = api.post("/api/campanhas", json={"nome": "Follow-up", "mensagem": "Olá!",
@@ -35,20 +35,20 @@ def test_follow_up_reaches_only_who_did_not_answer_once_a_day(api, stack, whatsa
     campanha_id = reply.json()["campanha"]["id"]
     api.wait_until(start(api, campanha_id, "validar")["status_url"], ended)
     api.wait_until(start(api, campanha_id, "enviar")["status_url"], ended)
-    with session_scope(database_url) as session:  # the first message went out yesterday
+    with session_scope(stack_database_url) as session:  # the first message went out yesterday
         session.execute(update(Mensagem).values(enviado_em=utcnow() - timedelta(days=1)))
     for number, text in [("5585999990101", "Oi, recebi"), ("5585999990102", "SAIR")]:
         answer = whatsapp_sim.post("/_sim/reply", json={"number": number, "text": text}).json()
         assert answer["webhook"]["status"] == 200, answer
     whatsapp_sim.post("/_sim/reset").raise_for_status()
 
-    first = send_follow_up_like_the_scheduler(redis_url)
+    first = send_follow_up_like_the_scheduler(stack.config.redis_url)
     result = api.wait_until(f"/api/task/{first}/status", ended)
 
     assert result["status"] == "finished", result
     assert [(m["e164"], m["text"]) for m in whatsapp_sim.get("/_sim/messages").json()] == [
         ("5585999990103", "Ainda podemos ajudar?")]
 
-    second = send_follow_up_like_the_scheduler(redis_url)
+    second = send_follow_up_like_the_scheduler(stack.config.redis_url)
     assert api.wait_until(f"/api/task/{second}/status", ended)["status"] == "finished"
     assert len(whatsapp_sim.get("/_sim/messages").json()) == 1  # same day: nobody hears twice
