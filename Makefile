@@ -18,8 +18,7 @@ install:
 run: install
 	$(BIN)/python -m filas_devtools.local_run
 
-test: install
-	$(BIN)/lint-imports
+test: lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install
@@ -27,7 +26,7 @@ lint: install
 	$(BIN)/ruff check .
 
 bench: install
-	@set -e; for script in bench/*.py; do \
+	@set -e; for script in bench/[!_]*.py; do \
 		[ -e "$$script" ] || { echo "no benchmarks in bench/"; break; }; \
 		echo "== $$script"; $(BIN)/python "$$script"; \
 	done

@@ -16,7 +16,9 @@ from filas.settings import Settings, get_settings
 @lru_cache(maxsize=1)
 def get_redis() -> redis.Redis:
     settings = get_settings()
-    return redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30)
+    return redis.Redis.from_url(
+        settings.redis_url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30
+    )
 
 
 @lru_cache(maxsize=1)
@@ -48,7 +50,9 @@ def _results_are_kept_in_job_state(record: logging.LogRecord) -> bool:
 def add_worker_metrics(broker: RedisBroker) -> None:
     """Dramatiq's own Prometheus exporter (messages, errors, retries, durations per actor), served by a
     process the `dramatiq` CLI forks, on dramatiq_prom_host:dramatiq_prom_port (default 0.0.0.0:9191)."""
-    from dramatiq.middleware.prometheus import Prometheus  # creates its multiprocess dir on import
+    from dramatiq.middleware.prometheus import (
+        Prometheus,  # creates its multiprocess dir on import
+    )
 
     broker.add_middleware(Prometheus())
 

@@ -1,6 +1,6 @@
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def utcnow() -> datetime:
     """Timezone-aware now; every timestamp Filas stores is UTC."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

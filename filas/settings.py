@@ -57,7 +57,9 @@ class Settings(BaseSettings):
     follow_up_cron: str = Field("0 9 * * *", description="When the daily campaign follow-up runs")
     cleanup_cron: str = Field("0 */6 * * *", description="When the clean-up runs")
     reconcile_cron: str = Field("* * * * *", description="When accepted work missing from Redis is re-enqueued")
-    reconcile_grace_seconds: int = Field(120, description="Age after which waiting work with no job in Redis is re-enqueued")
+    reconcile_grace_seconds: int = Field(
+        120, description="Age after which waiting work with no job in Redis is re-enqueued"
+    )
     log_retention_days: int = Field(90, description="Portal step logs older than this are deleted by clean-up")
 
 

@@ -21,7 +21,7 @@ class GroupProcess:
         self.name = name
         self.log_path = log_path
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = open(log_path, "ab", buffering=0)  # noqa: SIM115 - open while the process runs
+        self._log = open(log_path, "ab", buffering=0)
         self._on_line = on_line
         try:
             self.popen = subprocess.Popen(
@@ -82,7 +82,7 @@ class GroupProcess:
             if self._on_line is not None:
                 try:
                     self._on_line(self.name, raw.decode("utf-8", "replace").rstrip("\r\n"))
-                except Exception:  # noqa: BLE001 - a broken terminal must not stop the log file
+                except Exception:
                     self._on_line = None
         self.popen.stdout.close()
 

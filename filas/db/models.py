@@ -2,7 +2,7 @@
 messages and opt-outs. Status values are Portuguese because the front end already shows them."""
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -22,7 +22,7 @@ from filas.clock import utcnow
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {datetime: DateTime(timezone=True), dict[str, Any]: JSON}
+    type_annotation_map: ClassVar = {datetime: DateTime(timezone=True), dict[str, Any]: JSON}
 
 
 class Timestamped:

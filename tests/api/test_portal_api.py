@@ -5,7 +5,6 @@ import json
 
 import pytest
 import redis
-from sqlalchemy import select
 
 from filas.db.models import IntegracaoStatus, PortalIntegracao
 from filas.db.session import session_scope

@@ -4,13 +4,12 @@ from datetime import timedelta
 
 from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import update
+from test_campaign_flow import ended, start
 
 from filas import contracts
 from filas.clock import utcnow
 from filas.db.models import Mensagem
 from filas.db.session import session_scope
-
-from test_campaign_flow import create_campaign, ended, start
 
 CONTACTS = [
     {"nome": "Responde", "telefone": "(85) 99999-0101"},

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.chromium
 
 
 def shell_blocks() -> list[str]:
-    return re.findall(r"```sh\n(.*?)```", README.read_text(), flags=re.S)
+    return re.findall(r"```sh\n(.*?)```", README.read_text(), flags=re.DOTALL)
 
 
 def block_with(text: str) -> str:

@@ -6,7 +6,6 @@ Chromium, a failure in CI.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,10 +13,15 @@ from typing import Any
 
 import httpx
 import pytest
-from filas_portal.browser import ChromiumChoice, ChromiumNotFound, launch_browser, resolve_chromium
-from filas_simulators.portal import create_app
 from playwright.sync_api import Browser, sync_playwright
 from werkzeug.serving import make_server
+
+from filas_portal.browser import (
+    ChromiumChoice,
+    launch_browser,
+    resolve_chromium,
+)
+from filas_simulators.portal import create_app
 
 SIM_USERNAME = "fornecedor.teste"
 SIM_PASSWORD = "s3nha-do-simulador"

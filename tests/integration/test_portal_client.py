@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from playwright.sync_api import Browser, sync_playwright
+
+from filas.errors import PermanentJobError
 from filas_portal.browser import SYSTEM_CHROMIUM, ChromiumNotFound, resolve_chromium
 from filas_portal.portal_client import (
     AtacadaoPortal,
@@ -27,9 +30,6 @@ from filas_portal.portal_client import (
     PortalTransientError,
 )
 from filas_simulators.portal import SESSION_COOKIE, create_app
-from playwright.sync_api import Browser, sync_playwright
-
-from filas.errors import PermanentJobError
 
 if TYPE_CHECKING:
     from conftest import PortalSim  # the fixture's type; tests/ is not a package

@@ -1,11 +1,11 @@
 """The scheduler, run as users run it (`filas-scheduler`), under a faked clock (libfaketime)."""
 
 import json
-from datetime import date, datetime, timedelta
 import os
 import subprocess
 import sys
 import time
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest

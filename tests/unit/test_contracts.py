@@ -63,6 +63,7 @@ def test_a_message_with_arguments_outside_the_contract_is_refused():
 
 def test_the_scheduler_sends_only_declared_actors_on_their_declared_queues():
     from dramatiq.brokers.stub import StubBroker
+
     from filas_scheduler.schedules import register
 
     periodic_actors = register(StubBroker())
@@ -92,7 +93,7 @@ def test_messages_are_built_only_from_contracts():
 
 
 def test_no_service_imports_another_and_the_core_imports_no_service():
-    result = subprocess.run([str(Path(sys.executable).parent / "lint-imports")], cwd=ROOT,
+    result = subprocess.run([str(Path(sys.executable).parent / "lint-imports")], check=False, cwd=ROOT,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 broken" in result.stdout

@@ -7,6 +7,7 @@ from pathlib import Path
 import psycopg
 import pytest
 import redis
+
 from filas_devtools.ports import port_in_use
 from filas_devtools.postgres_server import (
     PostgresNotFound,

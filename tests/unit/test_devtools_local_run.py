@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from filas_devtools import local_run
 from filas_devtools.ports import free_port, http_status, port_in_use
 from filas_devtools.process_group import group_members

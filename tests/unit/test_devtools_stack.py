@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from filas_devtools.ports import free_port, http_status, port_in_use, wait_until
 from filas_devtools.process_group import group_members
 from filas_devtools.stack import (
@@ -45,7 +46,8 @@ STAND_IN_SERVER = textwrap.dedent(
     """
 )
 PRINT_ENV = "import os, time; print('FILAS_STRAY=' + os.environ.get('FILAS_STRAY', '-')); " \
-    "print('FILAS_REDIS_URL=' + os.environ['FILAS_REDIS_URL']); print('PATH0=' + os.environ['PATH'].split(os.pathsep)[0]); " \
+    "print('FILAS_REDIS_URL=' + os.environ['FILAS_REDIS_URL']); " \
+    "print('PATH0=' + os.environ['PATH'].split(os.pathsep)[0]); " \
     "time.sleep(600)"
 
 
@@ -72,7 +74,9 @@ def test_the_processes_run_the_agreed_commands(config, tmp_path):
     assert list(specs["api"].argv) == [
         "gunicorn", "-c", "python:filas_api.gunicorn_conf", "--bind", f"{host}:{config.api_port}", "filas_api.wsgi:app"
     ]
-    assert list(specs["portal-worker"].argv) == ["dramatiq", "filas_portal.worker", "--processes", "1", "--threads", "2"]
+    assert list(specs["portal-worker"].argv) == [
+        "dramatiq", "filas_portal.worker", "--processes", "1", "--threads", "2"
+    ]
     assert list(specs["campaign-worker"].argv) == [
         "dramatiq", "filas_campaigns.worker", "--processes", "1", "--threads", "4"
     ]

@@ -6,7 +6,14 @@ from sqlalchemy.orm import Session
 
 from filas import contracts
 from filas.broker import get_job_store
-from filas.db.models import Campanha, CampanhaStatus, Contato, Mensagem, OptOut, WhatsappStatus
+from filas.db.models import (
+    Campanha,
+    CampanhaStatus,
+    Contato,
+    Mensagem,
+    OptOut,
+    WhatsappStatus,
+)
 from filas.db.session import session_scope
 from filas.enqueue import send
 from filas.errors import InfrastructureUnavailable

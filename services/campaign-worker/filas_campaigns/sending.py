@@ -5,7 +5,11 @@ import logging
 from filas.db.models import Contato, MensagemStatus
 from filas.phones import mask
 from filas_campaigns import records
-from filas_campaigns.gateways import GatewayTransientError, RecipientRejected, WhatsAppGateway
+from filas_campaigns.gateways import (
+    GatewayTransientError,
+    RecipientRejected,
+    WhatsAppGateway,
+)
 
 logger = logging.getLogger(__name__)
 

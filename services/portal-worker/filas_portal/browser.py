@@ -90,7 +90,7 @@ def _playwright_chromium_path(playwright: Playwright | None) -> str | None:
         try:
             with sync_playwright() as pw:
                 found.append(pw.chromium.executable_path)
-        except Exception:  # noqa: BLE001 - a broken driver just means "not available"
+        except Exception:
             pass
 
     thread = threading.Thread(target=probe, name="playwright-chromium-probe", daemon=True)
