@@ -107,16 +107,47 @@ class JobStore:
 
     def request_cancel(self, job_id: str) -> str:
         """Cancel a waiting job at once; ask a running one to stop at its next safe point."""
-        job = self.get(job_id)
+        return self._atomically(job_id, self._cancel_step)
+
+    def start(self, job_id: str) -> bool:
+        """Mark the job started, unless it was cancelled first (then False: it must not run)."""
+        return self._atomically(job_id, self._start_step)
+
+    def _cancel_step(self, job: "Job | None") -> tuple[str, dict[str, Any]]:
         if job is None:
-            return CancelOutcome.UNKNOWN
+            return CancelOutcome.UNKNOWN, {}
         if job.status in JobStatus.FINAL:
-            return CancelOutcome.TOO_LATE
-        self.update(job_id, cancel_requested="1")
+            return CancelOutcome.TOO_LATE, {}
         if job.status in JobStatus.WAITING:
-            self.update(job_id, status=JobStatus.CANCELLED, finished_at=utcnow(), error="cancelado pelo usuário")
-            return CancelOutcome.CANCELLED
-        return CancelOutcome.REQUESTED
+            return CancelOutcome.CANCELLED, {"cancel_requested": "1", "status": JobStatus.CANCELLED,
+                                             "finished_at": utcnow(), "error": "cancelado pelo usuário"}
+        return CancelOutcome.REQUESTED, {"cancel_requested": "1"}
+
+    @staticmethod
+    def _start_step(job: "Job | None") -> tuple[bool, dict[str, Any]]:
+        if job is not None and (job.cancel_requested or job.status == JobStatus.CANCELLED):
+            return False, {}
+        return True, {"status": JobStatus.STARTED, "started_at": utcnow(), "error": None}
+
+    def _atomically(self, job_id: str, step):
+        """Read the job, decide, write — with WATCH, so that a worker starting a job and a user
+        cancelling it at the same moment cannot both win (the loser retries on fresh state)."""
+        key = self._key(job_id)
+        with self.client.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    fields = pipe.hgetall(key)
+                    job = Job.from_hash(job_id, {k.decode(): v.decode() for k, v in fields.items()}) if fields else None
+                    outcome, changes = step(job)
+                    pipe.multi()
+                    if changes:
+                        pipe.hset(key, mapping={name: self._encode(name, value) for name, value in changes.items()})
+                        pipe.expire(key, self.retention_seconds)
+                    pipe.execute()
+                    return outcome
+                except redis.WatchError:
+                    continue
 
     # --- reads ------------------------------------------------------------------------------
 

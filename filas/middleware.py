@@ -31,13 +31,11 @@ class JobStateMiddleware(Middleware):
             self.store.record_queued(message.message_id, message.actor_name, message.queue_name)
 
     def before_process_message(self, broker, message) -> None:
-        job = self.store.get(message.message_id)
-        if job is not None and (job.cancel_requested or job.status == JobStatus.CANCELLED):
+        if self.store.get(message.message_id) is None:  # state expired or lost (Redis flush): record it again
+            self.store.record_queued(message.message_id, message.actor_name, message.queue_name)
+        if not self.store.start(message.message_id):
             logger.info("skipping cancelled job %s", message.message_id)
             raise SkipMessage()
-        if job is None:  # state expired or lost (Redis flush); record what we can
-            self.store.record_queued(message.message_id, message.actor_name, message.queue_name)
-        self.store.update(message.message_id, status=JobStatus.STARTED, started_at=utcnow(), error=None)
 
     def after_process_message(self, broker, message, *, result: Any = None, exception=None) -> None:
         if exception is None:

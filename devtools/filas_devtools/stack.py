@@ -89,7 +89,7 @@ class StackConfig:
     @property
     def webhook_url(self) -> str:
         """Where the WhatsApp gateway (here: its simulator) posts incoming messages."""
-        return f"{self.api_url}/api/webhooks/evolution/{self.secrets.webhook_token}"
+        return f"{self.api_url}/api/webhooks/evolution?token={self.secrets.webhook_token}"
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from sqlalchemy import select
 from filas.db.models import Campanha, Contato, OptOut
 from filas.db.session import session_scope
 
-URL = "/api/webhooks/evolution/webhook-secret"  # FILAS_WEBHOOK_TOKEN of the `client` fixture
+URL = "/api/webhooks/evolution?token=webhook-secret"  # FILAS_WEBHOOK_TOKEN of the `client` fixture
 
 
 def reply_event(jid: str, text: str, from_me: bool = False) -> dict:
@@ -55,4 +55,6 @@ def test_our_own_messages_and_other_events_are_ignored(client):
 
 
 def test_a_wrong_secret_is_a_404(client):
-    assert client.post("/api/webhooks/evolution/guess", json=reply_event("x@s.whatsapp.net", "oi")).status_code == 404
+    event = reply_event("x@s.whatsapp.net", "oi")
+    assert client.post("/api/webhooks/evolution?token=guess", json=event).status_code == 404
+    assert client.post("/api/webhooks/evolution", json=event).status_code == 404

@@ -27,8 +27,7 @@ def send_follow_up_like_the_scheduler(redis_url: str) -> str:
 
 
 def test_follow_up_reaches_only_who_did_not_answer_once_a_day(api, stack, whatsapp_sim, stack_database_url):
-    webhook = f"{stack.api_url}/api/webhooks/evolution/{stack.config.secrets.webhook_token}"
-    whatsapp_sim.post("/_sim/config", json={"webhook_url": webhook}).raise_for_status()
+    whatsapp_sim.post("/_sim/config", json={"webhook_url": stack.config.webhook_url}).raise_for_status()
     reply = api.post("/api/campanhas", json={"nome": "Follow-up", "mensagem": "Olá!",
                                              "mensagem_follow_up": "Ainda podemos ajudar?", "contatos": CONTACTS})
     campanha_id = reply.json()["campanha"]["id"]

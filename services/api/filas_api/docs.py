@@ -95,9 +95,10 @@ PATHS: dict[str, dict[str, Any]] = {
                            params=[_path_param("campanha_id", "integer")])},
     "/api/optouts": {"post": _operation("Record an opt-out", {"201": _reply("Registrado"), **BAD_INPUT},
                                         body=OptOutIn)},
-    "/api/webhooks/evolution/{token}": {
+    "/api/webhooks/evolution": {
         "post": _operation("Evolution API webhook: patient replies and opt-outs",
-                           {"200": _reply("Registrado"), **NOT_FOUND}, params=[_path_param("token")], public=True)},
+                           {"200": _reply("Registrado"), **NOT_FOUND}, public=True,
+                           params=[{"name": "token", "in": "query", "required": True, "schema": {"type": "string"}}])},
     "/api/task/{task_id}/status": {
         "get": _operation("Task status with progress", {"200": _reply("Status"), **NOT_FOUND},
                           params=[_path_param("task_id")])},

@@ -13,6 +13,7 @@ timeout = 30
 graceful_timeout = 25  # under Kubernetes' default 30 s termination grace period
 keepalive = 5
 accesslog = "-"
-# The access log must not carry personal data; URLs hold only ids. Authorization is never logged.
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
+# The access log must carry no secret nor personal data: paths hold only ids, the query string (where the
+# webhook's secret travels) and headers (Authorization) are left out.
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
 errorlog = "-"

@@ -1,7 +1,8 @@
 """Incoming WhatsApp events (Evolution API webhooks): replies and opt-outs.
 
 The gateway cannot send our bearer token, so the webhook URL carries its own secret
-(`/api/webhooks/evolution/<FILAS_WEBHOOK_TOKEN>`), configured once in the gateway."""
+(`/api/webhooks/evolution?token=<FILAS_WEBHOOK_TOKEN>`), configured once in the gateway. It is a query
+parameter because gunicorn's access log (gunicorn_conf.py) writes paths without their query string."""
 
 import hmac
 import logging
@@ -25,8 +26,9 @@ bp = Blueprint("webhooks", __name__, url_prefix="/api/webhooks")
 OPT_OUT_WORDS = {"SAIR", "PARAR", "STOP", "CANCELAR", "DESCADASTRAR", "NAO QUERO"}
 
 
-@bp.post("/evolution/<token>")
-def evolution_event(token: str):
+@bp.post("/evolution")
+def evolution_event():
+    token = request.args.get("token", "")
     expected = current_app.config["WEBHOOK_TOKEN"]
     if not expected or not hmac.compare_digest(token.encode(), expected.encode()):
         raise ApiError(404, "não encontrado")

@@ -6,7 +6,8 @@ from typing import Any
 from filas import contracts
 from filas.broker import get_redis
 from filas.db.models import IntegracaoStatus, PortalIntegracao
-from filas.runtime import current_job_id, is_last_attempt
+from filas.errors import JobCancelled
+from filas.runtime import current_job_id, is_last_attempt, stop_if_cancelled
 from filas.settings import get_settings
 from filas_portal import records
 from filas_portal.browser_pool import thread_browser
@@ -41,9 +42,20 @@ def schedule_booking(integracao_id: int) -> dict[str, Any]:
     if not lock.acquire():
         raise LoadBusy(f"o lote {integracao.lote_id} está sendo agendado por outro worker")
     try:
+        _stop_if_cancelled(integracao.id, job_id)
         return _book(integracao, job_id)
     finally:
         lock.release()
+
+
+def _stop_if_cancelled(integracao_id: int, job_id: str) -> None:
+    """The safe point: before the browser opens. Once the form is being sent, a booking runs to its end."""
+    try:
+        stop_if_cancelled()
+    except JobCancelled:
+        records.mark_cancelled(integracao_id)
+        records.add_log(integracao_id, job_id, "cancelado", "cancelado pelo usuário antes de abrir o portal")
+        raise
 
 
 def _book(integracao: PortalIntegracao, job_id: str) -> dict[str, Any]:

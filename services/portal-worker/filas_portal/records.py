@@ -41,6 +41,14 @@ def mark_failed(integracao_id: int, message: str) -> None:
         integracao.finalizado_em = utcnow()
 
 
+def mark_cancelled(integracao_id: int) -> None:
+    with session_scope() as session:
+        integracao = session.get(PortalIntegracao, integracao_id, with_for_update=True)
+        integracao.status = IntegracaoStatus.CANCELADO
+        integracao.mensagem = "cancelado pelo usuário"
+        integracao.finalizado_em = utcnow()
+
+
 def add_log(integracao_id: int, job_id: str, step: str, message: str, level: str = "info") -> None:
     """Committed at once, so that the front end sees each step while the booking runs."""
     with session_scope() as session:
