@@ -33,15 +33,18 @@ class StackError(RuntimeError):
     pass
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Secrets:
-    """Generated per run; never written into the repo."""
+    """Generated per run; never written into the repo, nor shown by repr (test reports print configs)."""
 
     api_token: str
     webhook_token: str
     portal_username: str
     portal_password: str
     evolution_api_key: str
+
+    def __repr__(self) -> str:
+        return "Secrets(<hidden>)"
 
     @classmethod
     def generate(cls) -> "Secrets":

@@ -70,10 +70,11 @@ def test_opted_out_numbers_get_nothing(api, whatsapp_sim):
 
 
 def test_a_cancelled_queued_task_never_runs(api, whatsapp_sim, stack_redis, stack_database_url):
-    # Keep every campaign-worker thread busy with slow validations, so the next task waits in the queue.
-    whatsapp_sim.post("/_sim/config", json={"latency_ms": 3000}).raise_for_status()
-    blockers = [start(api, create_campaign(api, CONTACTS[:1], f"bloqueio {n}"), "validar") for n in range(4)]
+    # Keep every campaign-worker thread (4) busy with slow validations, so the next task waits in the queue.
+    blocking_campaigns = [create_campaign(api, CONTACTS[:1], f"bloqueio {n}") for n in range(4)]
     waiting_campaign = create_campaign(api, CONTACTS[1:2], "a cancelar")
+    whatsapp_sim.post("/_sim/config", json={"latency_ms": 8000}).raise_for_status()
+    blockers = [start(api, campanha_id, "validar") for campanha_id in blocking_campaigns]
     waiting = start(api, waiting_campaign, "validar")
 
     cancel = api.post(f"/api/task/{waiting['task_id']}/cancel")
@@ -93,10 +94,10 @@ def test_a_cancelled_queued_task_never_runs(api, whatsapp_sim, stack_redis, stac
 
 
 def test_cancelling_a_running_send_stops_it_at_the_next_contact(api, whatsapp_sim, stack_database_url):
-    contacts = [{"nome": f"Paciente {n}", "telefone": f"(85) 99999-{n:04d}"} for n in range(1, 9)]
+    contacts = [{"nome": f"Paciente {n}", "telefone": f"(85) 99999-{n:04d}"} for n in range(1, 13)]
     campanha_id = create_campaign(api, contacts)
     api.wait_until(start(api, campanha_id, "validar")["status_url"], ended)
-    whatsapp_sim.post("/_sim/config", json={"latency_ms": 700}).raise_for_status()
+    whatsapp_sim.post("/_sim/config", json={"latency_ms": 1000}).raise_for_status()  # 12 s to send them all
     sending = start(api, campanha_id, "enviar")
     api.wait_until(sending["status_url"], lambda body: (body["progresso"] or {}).get("feitos", 0) >= 1)
 

@@ -7,7 +7,6 @@ real system on a real Redis and PostgreSQL, shared with the end-to-end tests).
 import signal
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -184,10 +183,9 @@ def test_a_process_that_dies_while_starting_fails_the_start_at_once_with_its_log
             ProcessSpec("worker", [PY, "-c", "print('boom: bad settings'); raise SystemExit(3)"], {}),
         ],
     )
-    started = time.monotonic()
+    # A start that waited for its deadline instead would outlast pytest-timeout and fail this test.
     with pytest.raises(StackError, match=r"(?s)worker \(exit 3\).*boom: bad settings"):
-        stack.start(timeout=60)
-    assert time.monotonic() - started < 30
+        stack.start(timeout=3600)
     assert stack.processes == {}
 
 
@@ -225,9 +223,7 @@ def test_stop_kills_what_ignores_sigterm(config, tmp_path):
     stack.start()
     wait_until(lambda: "up" in stack.tail("stubborn"), 10, "stubborn process")
     process = stack.processes["stubborn"]
-    started = time.monotonic()
     stack.stop(grace=0.5)
-    assert time.monotonic() - started < 5
     assert process.returncode == -signal.SIGKILL
     assert not group_members(process.pgid)
 
@@ -236,7 +232,9 @@ def test_the_stack_fixture_runs_the_real_system(stack):
     assert http_status(f"{stack.api_url}/readyz") == 200
     assert http_status(stack.portal_url) is not None and http_status(stack.whatsapp_url) is not None
     assert "database is at the latest migration" in stack.tail("migrate")
-    assert stack.config.webhook_url.startswith(f"{stack.api_url}/api/webhooks/evolution/")
+    assert stack.config.webhook_url == (
+        f"{stack.api_url}/api/webhooks/evolution?token={stack.config.secrets.webhook_token}"
+    )
     assert stack.exited() == {}
 
 
