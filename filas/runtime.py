@@ -24,6 +24,11 @@ def stop_if_cancelled() -> None:
 
 
 def is_last_attempt(contract) -> bool:
-    """True when a transient failure now will not be retried (so the domain row must say 'failed')."""
+    """True when a transient failure now will not be retried (so the domain row must say 'failed').
+
+    Reads max_retries as the Retries middleware does: the message's own option first, then the contract's."""
     message = CurrentMessage.get_current_message()
-    return message is not None and message.options.get("retries", 0) >= contract.max_retries
+    if message is None:
+        return False
+    max_retries = message.options.get("max_retries", contract.max_retries)
+    return message.options.get("retries", 0) >= max_retries

@@ -2,13 +2,16 @@
 
 import logging
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from filas import contracts
 from filas.db.models import CampanhaStatus, MensagemTipo, WhatsappStatus
 from filas.errors import JobCancelled, PermanentJobError
-from filas.runtime import current_job_id, report_progress, stop_if_cancelled
+from filas.runtime import current_job_id, is_last_attempt, report_progress, stop_if_cancelled
 from filas.settings import get_settings
 from filas_campaigns import records
 from filas_campaigns.gateways import GatewayPermanentError, gateway_from_settings
@@ -26,7 +29,7 @@ def validate_numbers(campanha_id: int) -> dict[str, Any]:
     total = records.count_contacts(campanha_id)
     pending = records.contacts_to_validate(campanha_id)
     done = total - len(pending)
-    with _campaign_step(campanha_id, on_cancel=CampanhaStatus.RASCUNHO):
+    with _campaign_step(campanha_id, contracts.VALIDATE_NUMBERS, on_cancel=CampanhaStatus.RASCUNHO):
         gateway = gateway_from_settings(get_settings())
         try:
             for start in range(0, len(pending), VALIDATION_CHUNK):
@@ -52,7 +55,7 @@ def send_campaign(campanha_id: int) -> dict[str, Any]:
     if not _is_current(campanha, CampanhaStatus.ENVIANDO, "envio_job_id"):
         return {"ignorado": True}
     contatos = records.valid_contacts(campanha_id)
-    with _campaign_step(campanha_id, on_cancel=CampanhaStatus.CANCELADA):
+    with _campaign_step(campanha_id, contracts.SEND_CAMPAIGN, on_cancel=CampanhaStatus.CANCELADA):
         gateway = gateway_from_settings(get_settings())
         try:
             for done, contato in enumerate(contatos, start=1):
@@ -96,21 +99,18 @@ def _is_current(campanha, busy_status: str, job_field: str) -> bool:
     return current
 
 
-class _campaign_step:
-    """Puts the campaign in a final state when its job is cancelled or fails for good."""
-
-    def __init__(self, campanha_id: int, on_cancel: str):
-        self.campanha_id = campanha_id
-        self.on_cancel = on_cancel
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            return
-        if issubclass(exc_type, JobCancelled):
-            records.set_campaign_status(self.campanha_id, self.on_cancel)
-        elif issubclass(exc_type, GatewayPermanentError):
-            records.set_campaign_status(self.campanha_id, CampanhaStatus.ERRO)
-            raise PermanentJobError(f"gateway recusou a operação: {exc}") from exc
+@contextmanager
+def _campaign_step(campanha_id: int, contract: contracts.ActorContract, on_cancel: str) -> Iterator[None]:
+    """Leaves the campaign in a state the front end can act on when its job ends without success."""
+    try:
+        yield
+    except JobCancelled:
+        records.set_campaign_status(campanha_id, on_cancel)
+        raise
+    except GatewayPermanentError as error:
+        records.set_campaign_status(campanha_id, CampanhaStatus.ERRO)
+        raise PermanentJobError(f"gateway recusou a operação: {error}") from error
+    except Exception:
+        if is_last_attempt(contract):  # a transient failure that will not be retried any more
+            records.set_campaign_status(campanha_id, CampanhaStatus.ERRO)
+        raise

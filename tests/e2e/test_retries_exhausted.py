@@ -1,0 +1,59 @@
+"""A job whose transient failures outlast its retries leaves its domain row failed, not stuck running.
+
+The messages are enqueued by name with max_retries=0 (a per-message option the Retries middleware
+honours), so that the last attempt is the first one."""
+
+import datetime as dt
+
+import pytest
+from dramatiq.brokers.redis import RedisBroker
+from test_campaign_flow import ended
+
+from filas import contracts
+from filas.db.models import Campanha, CampanhaStatus, Contato, IntegracaoStatus, PortalIntegracao
+from filas.db.session import session_scope
+
+
+def enqueue_without_retries(redis_url: str, message) -> str:
+    broker = RedisBroker(url=redis_url)
+    try:
+        return broker.enqueue(message.copy(options={"max_retries": 0})).message_id
+    finally:
+        broker.close()
+
+
+@pytest.mark.chromium
+def test_a_booking_whose_portal_stays_down_ends_failed(api, stack, portal_sim, stack_database_url):
+    portal_sim.post("/_sim/config", json={"fail_next": 1000}).raise_for_status()
+    with session_scope(stack_database_url) as session:
+        row = PortalIntegracao(lote_id="LOTE-DOWN", data_agendamento=dt.date.today() + dt.timedelta(days=1),
+                               hora_agendamento="09:00", transportadora="T", tipo_veiculo="truck")
+        session.add(row)
+        session.flush()
+        message = contracts.SCHEDULE_BOOKING.message(integracao_id=row.id)
+        row.job_id = message.message_id
+
+    enqueue_without_retries(stack.config.redis_url, message)
+    status = api.wait_until(f"/portal/api/status-job/{message.message_id}",
+                            lambda body: body.get("status") in ("finished", "failed"))
+
+    assert status["status"] == "failed"
+    assert status["integracao"]["status"] == IntegracaoStatus.ERRO
+    assert "tentativas esgotadas" in status["integracao"]["mensagem"]
+
+
+def test_a_validation_whose_gateway_stays_down_ends_in_error(api, stack, whatsapp_sim, stack_database_url):
+    whatsapp_sim.post("/_sim/config", json={"fail_next_checks": 1000, "fail_status": 503}).raise_for_status()
+    with session_scope(stack_database_url) as session:
+        campanha = Campanha(nome="c", mensagem="m", status=CampanhaStatus.VALIDANDO,
+                            contatos=[Contato(nome="p", telefone="5585999990001")])
+        session.add(campanha)
+        session.flush()
+        message = contracts.VALIDATE_NUMBERS.message(campanha_id=campanha.id)
+        campanha.validacao_job_id = message.message_id
+
+    enqueue_without_retries(stack.config.redis_url, message)
+    task = api.wait_until(f"/api/task/{message.message_id}/status", ended)
+
+    assert task["status"] == "failed"
+    assert api.get(f"/api/campanhas/{campanha.id}").json()["campanha"]["status"] == CampanhaStatus.ERRO
