@@ -26,7 +26,7 @@ class Settings(BaseSettings):
         15_000, description="A worker silent this long is dead; its messages are redelivered"
     )
     broker_maintenance_chance: int = Field(
-        50_000, description="Chance per million broker commands of running dead-worker recovery"
+        200_000, description="Chance per million broker commands of running dead-worker recovery"
     )
     job_retention_seconds: int = Field(3600, description="How long job state stays readable by id in Redis")
 

@@ -1,7 +1,11 @@
 """The portal worker's actor: book one integration's slot on the supplier portal."""
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from typing import Any
+
+from redis.exceptions import LockError
 
 from filas import contracts
 from filas.broker import get_redis
@@ -36,16 +40,37 @@ def schedule_booking(integracao_id: int) -> dict[str, Any]:
         return {"ignorado": True, "integracao_status": integracao.status}
     if integracao.status == IntegracaoStatus.AGENDADO:
         return {"protocolo": integracao.protocolo, "ja_existia": True}
-    # One booking attempt per load at a time, across every replica.
+    try:
+        with _load_lock(integracao, job_id):
+            _stop_if_cancelled(integracao.id, job_id)
+            return _book(integracao, job_id)
+    except PortalTransientError as error:
+        records.add_log(integracao.id, job_id, "erro", str(error), level="aviso")
+        if is_last_attempt(contracts.SCHEDULE_BOOKING):
+            _fail(integracao.id, job_id, f"{error} (tentativas esgotadas)")
+        raise
+
+
+@contextmanager
+def _load_lock(integracao: PortalIntegracao, job_id: str) -> Iterator[None]:
+    """One booking attempt per load at a time, across every replica.
+
+    The lock holds the job id: a redelivery of the same job (its worker died holding the lock)
+    takes it over at once instead of waiting for it to expire."""
     lock = get_redis().lock(f"filas:lock:booking:{integracao.portal}:{integracao.lote_id}",
                             timeout=contracts.SCHEDULE_BOOKING.time_limit_ms / 1000 + 60, blocking=False)
-    if not lock.acquire():
-        raise LoadBusy(f"o lote {integracao.lote_id} está sendo agendado por outro worker")
+    if not lock.acquire(token=job_id):
+        lock.local.token = job_id.encode()
+        try:
+            lock.reacquire()
+        except LockError:
+            raise LoadBusy(f"o lote {integracao.lote_id} está sendo agendado por outro worker") from None
+        logger.warning("integracao %s: taking over the lock of an earlier delivery of job %s", integracao.id, job_id)
     try:
-        _stop_if_cancelled(integracao.id, job_id)
-        return _book(integracao, job_id)
+        yield
     finally:
-        lock.release()
+        with suppress(LockError):  # expired meanwhile: nothing left to release
+            lock.release()
 
 
 def _stop_if_cancelled(integracao_id: int, job_id: str) -> None:
@@ -65,11 +90,6 @@ def _book(integracao: PortalIntegracao, job_id: str) -> dict[str, Any]:
         result = portal.book(_booking_request(integracao))
     except PortalPermanentError as error:
         _fail(integracao.id, job_id, str(error))
-        raise
-    except PortalTransientError as error:
-        records.add_log(integracao.id, job_id, "erro", str(error), level="aviso")
-        if is_last_attempt(contracts.SCHEDULE_BOOKING):
-            _fail(integracao.id, job_id, f"{error} (tentativas esgotadas)")
         raise
     finally:
         records.save_portal_session(portal.storage_state())
