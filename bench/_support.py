@@ -41,6 +41,7 @@ import httpx
 
 from filas_devtools.ports import free_port
 from filas_devtools.postgres_server import PostgresServer
+from filas_devtools.process_group import proc_stats
 from filas_devtools.redis_server import RedisServer
 from filas_devtools.stack import ProcessSpec, Stack, StackConfig, migrate_spec, process_specs
 
@@ -249,17 +250,9 @@ def process_tree(root: int) -> list[int]:
     """`root` and all its live descendants (by parent pid, so also children that left its session,
     like the Chromium that Playwright's driver starts in a process group of its own)."""
     children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as stat:
-                fields = stat.read().rsplit(b")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] in (b"Z", b"X"):
-            continue
-        children.setdefault(int(fields[1]), []).append(int(entry))
+    for proc in proc_stats():
+        if proc.state not in "ZX":
+            children.setdefault(proc.ppid, []).append(proc.pid)
     tree, todo = [], [root]
     while todo:
         pid = todo.pop()

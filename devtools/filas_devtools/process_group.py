@@ -9,8 +9,9 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 LineSink = Callable[[str, str], None]  # (process name, line without newline)
 
@@ -95,10 +96,18 @@ def group_members(pgid: int) -> list[int]:
             return [pgid]
         except ProcessLookupError:
             return []
-    return [pid for pid, group, state in _proc_stats() if group == pgid and state not in "ZX"]
+    return [proc.pid for proc in proc_stats() if proc.pgid == pgid and proc.state not in "ZX"]
 
 
-def _proc_stats():
+class ProcStat(NamedTuple):
+    pid: int
+    ppid: int
+    pgid: int
+    state: str  # Z and X: zombie or dead
+
+
+def proc_stats() -> Iterator[ProcStat]:
+    """Every process in /proc, read from /proc/<pid>/stat."""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -107,7 +116,7 @@ def _proc_stats():
                 fields = stat.read().rsplit(b")", 1)[1].split()
         except OSError:
             continue
-        yield int(entry), int(fields[2]), fields[0].decode()
+        yield ProcStat(int(entry), int(fields[1]), int(fields[2]), fields[0].decode())
 
 
 def tail(path: Path, lines: int = 40) -> str:
