@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     follow_up_max: int = Field(3, description="Follow-ups a contact who never answers receives at most")
 
     # --- scheduler ----------------------------------------------------------------------------
+    scheduler_lock_ttl_seconds: int = Field(
+        30, description="A scheduler that stops renewing its lock this long is replaced by a standby"
+    )
     schedule_timezone: str = Field("America/Fortaleza", description="Time zone of every cron schedule")
     follow_up_cron: str = Field("0 9 * * *", description="When the daily campaign follow-up runs")
     cleanup_cron: str = Field("0 */6 * * *", description="When the clean-up runs")

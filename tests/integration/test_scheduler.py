@@ -39,11 +39,25 @@ def libfaketime() -> str:
     return str(found[0])
 
 
+def scheduler_env(libfaketime: str, redis_url: str, database_url: str, fake_start: str) -> dict[str, str]:
+    env = {**os.environ, "FILAS_REDIS_URL": redis_url, "FILAS_DATABASE_URL": database_url, "TZ": "UTC",
+           "LD_PRELOAD": libfaketime, "FAKETIME": f"@{fake_start}", "FAKETIME_DONT_RESET": "1"}
+    env.pop("FILAS_SCHEDULE_TIMEZONE", None)
+    return env
+
+
+def wait_for_line(log: Path, text: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if text in log.read_text():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{text!r} not in {log.name} after {timeout} s:\n{log.read_text()}")
+
+
 def test_follow_up_is_enqueued_by_name_at_nine_in_fortaleza_not_utc(libfaketime, redis_url, database_url):
     # 11:59:57 UTC is 08:59:57 in Fortaleza (UTC-3 all year): a scheduler on UTC would not fire at 12:00.
-    env = {**os.environ, "FILAS_REDIS_URL": redis_url, "FILAS_DATABASE_URL": database_url, "TZ": "UTC",
-           "LD_PRELOAD": libfaketime, "FAKETIME": "@2026-11-24 11:59:57", "FAKETIME_DONT_RESET": "1"}
-    env.pop("FILAS_SCHEDULE_TIMEZONE", None)
+    env = scheduler_env(libfaketime, redis_url, database_url, "2026-11-24 11:59:57")
     process = subprocess.Popen([SCHEDULER], env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -56,3 +70,46 @@ def test_follow_up_is_enqueued_by_name_at_nine_in_fortaleza_not_utc(libfaketime,
     assert (scheduled_at.date(), scheduled_at.hour, scheduled_at.minute) == (date(2026, 11, 24), 9, 0), output
     assert scheduled_at.utcoffset() == timedelta(hours=-3)
     assert message["args"] == [] and message["kwargs"] == {}
+
+
+def test_a_second_scheduler_waits_and_takes_over_when_the_first_stops(libfaketime, redis_url, database_url,
+                                                                      tmp_path):
+    env = scheduler_env(libfaketime, redis_url, database_url, "2026-11-24 11:59:50")
+    logs = {name: tmp_path / f"{name}.log" for name in ("first", "second")}
+    processes = {}
+    try:
+        for name in ("first", "second"):
+            with logs[name].open("w") as log:
+                processes[name] = subprocess.Popen([SCHEDULER], env=env, stdout=log, stderr=subprocess.STDOUT)
+            wait_for_line(logs[name], "waiting for the scheduler lock")
+        wait_for_line(logs["first"], "holding the scheduler lock")
+
+        wait_for_actor(redis.Redis.from_url(redis_url), "campaigns", "campaigns.follow_up", timeout=60)
+
+        follow_ups = [m for m in queued_messages(redis.Redis.from_url(redis_url), "campaigns")
+                      if m["actor_name"] == "campaigns.follow_up"]
+        assert len(follow_ups) == 1
+        assert "holding the scheduler lock" not in logs["second"].read_text()  # it never ran periodiq
+        processes["first"].terminate()
+        assert processes["first"].wait(timeout=30) == 0
+        wait_for_line(logs["second"], "holding the scheduler lock")
+    finally:
+        for process in processes.values():
+            process.kill()
+            process.wait()
+
+
+def test_the_leader_keeps_its_lock_across_a_redis_flush_but_not_when_another_took_it(redis_url):
+    from filas_scheduler.leader import LOCK_NAME, _renew
+
+    client = redis.Redis.from_url(redis_url)
+    lock = client.lock(LOCK_NAME, timeout=30, thread_local=False)
+    assert lock.acquire(blocking=False)
+    assert _renew(lock)
+
+    client.flushall()  # Redis restarted empty: nobody else can be leader, this one carries on
+    assert _renew(lock)
+    assert client.get(LOCK_NAME) == lock.local.token
+
+    client.set(LOCK_NAME, "another scheduler")
+    assert not _renew(lock)

@@ -8,7 +8,10 @@ import os
 import sys
 import time
 
+from filas.broker import get_redis
+from filas.logs import configure_logging
 from filas.settings import get_settings
+from filas_scheduler.leader import become_leader
 
 
 def use_schedule_timezone() -> str:
@@ -21,6 +24,10 @@ def use_schedule_timezone() -> str:
 def main() -> None:
     use_schedule_timezone()
     import periodiq  # after TZ: pendulum caches the local zone on first use
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    become_leader(get_redis(), settings.scheduler_lock_ttl_seconds)
 
     sys.argv = ["periodiq", "filas_scheduler.periodic", *sys.argv[1:]]
     periodiq.entrypoint()
