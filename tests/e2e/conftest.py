@@ -4,9 +4,11 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import dramatiq
 import httpx
 import pytest
 import redis
+from dramatiq.brokers.redis import RedisBroker
 
 WAIT_SECONDS = 120  # generous: a cold Chromium on a loaded 2-vCPU machine takes a while
 
@@ -48,6 +50,14 @@ def stack_database_url(stack) -> str:
 def stack_redis(stack) -> Iterator[redis.Redis]:
     with redis.Redis.from_url(stack.config.redis_url, decode_responses=True) as client:
         yield client
+
+
+@pytest.fixture
+def enqueue_by_name(stack) -> Iterator[Callable[[dramatiq.Message], str]]:
+    """Send a contract's message straight to the stack's Redis, as the scheduler or the reconciler does."""
+    broker = RedisBroker(url=stack.config.redis_url)
+    yield lambda message: broker.enqueue(message).message_id
+    broker.close()
 
 
 @pytest.fixture

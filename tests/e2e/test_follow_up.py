@@ -2,7 +2,6 @@
 
 from datetime import timedelta
 
-from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import update
 from test_campaign_flow import ended, start
 
@@ -18,15 +17,8 @@ CONTACTS = [
 ]
 
 
-def send_follow_up_like_the_scheduler(redis_url: str) -> str:
-    broker = RedisBroker(url=redis_url)
-    try:
-        return broker.enqueue(contracts.FOLLOW_UP.message()).message_id
-    finally:
-        broker.close()
-
-
-def test_follow_up_reaches_only_who_did_not_answer_once_a_day(api, stack, whatsapp_sim, stack_database_url):
+def test_follow_up_reaches_only_who_did_not_answer_once_a_day(api, stack, whatsapp_sim, stack_database_url,
+                                                              enqueue_by_name):
     whatsapp_sim.post("/_sim/config", json={"webhook_url": stack.config.webhook_url}).raise_for_status()
     reply = api.post("/api/campanhas", json={"nome": "Follow-up", "mensagem": "Olá!",
                                              "mensagem_follow_up": "Ainda podemos ajudar?", "contatos": CONTACTS})
@@ -40,13 +32,13 @@ def test_follow_up_reaches_only_who_did_not_answer_once_a_day(api, stack, whatsa
         assert answer["webhook"]["status"] == 200, answer
     whatsapp_sim.post("/_sim/reset").raise_for_status()
 
-    first = send_follow_up_like_the_scheduler(stack.config.redis_url)
+    first = enqueue_by_name(contracts.FOLLOW_UP.message())
     result = api.wait_until(f"/api/task/{first}/status", ended)
 
     assert result["status"] == "finished", result
     assert [(m["e164"], m["text"]) for m in whatsapp_sim.get("/_sim/messages").json()] == [
         ("5585999990103", "Ainda podemos ajudar?")]
 
-    second = send_follow_up_like_the_scheduler(stack.config.redis_url)
+    second = enqueue_by_name(contracts.FOLLOW_UP.message())
     assert api.wait_until(f"/api/task/{second}/status", ended)["status"] == "finished"
     assert len(whatsapp_sim.get("/_sim/messages").json()) == 1  # same day: nobody hears twice

@@ -6,7 +6,6 @@ honours), so that the last attempt is the first one."""
 import datetime as dt
 
 import pytest
-from dramatiq.brokers.redis import RedisBroker
 from test_campaign_flow import ended
 
 from filas import contracts
@@ -14,16 +13,12 @@ from filas.db.models import Campanha, CampanhaStatus, Contato, IntegracaoStatus,
 from filas.db.session import session_scope
 
 
-def enqueue_without_retries(redis_url: str, message) -> str:
-    broker = RedisBroker(url=redis_url)
-    try:
-        return broker.enqueue(message.copy(options={"max_retries": 0})).message_id
-    finally:
-        broker.close()
+def without_retries(message):
+    return message.copy(options={"max_retries": 0})
 
 
 @pytest.mark.chromium
-def test_a_booking_whose_portal_stays_down_ends_failed(api, stack, portal_sim, stack_database_url):
+def test_a_booking_whose_portal_stays_down_ends_failed(api, portal_sim, stack_database_url, enqueue_by_name):
     portal_sim.post("/_sim/config", json={"fail_next": 1000}).raise_for_status()
     with session_scope(stack_database_url) as session:
         row = PortalIntegracao(lote_id="LOTE-DOWN", data_agendamento=dt.date.today() + dt.timedelta(days=1),
@@ -33,7 +28,7 @@ def test_a_booking_whose_portal_stays_down_ends_failed(api, stack, portal_sim, s
         message = contracts.SCHEDULE_BOOKING.message(integracao_id=row.id)
         row.job_id = message.message_id
 
-    enqueue_without_retries(stack.config.redis_url, message)
+    enqueue_by_name(without_retries(message))
     status = api.wait_until(f"/portal/api/status-job/{message.message_id}",
                             lambda body: body.get("status") in ("finished", "failed"))
 
@@ -42,7 +37,7 @@ def test_a_booking_whose_portal_stays_down_ends_failed(api, stack, portal_sim, s
     assert "tentativas esgotadas" in status["integracao"]["mensagem"]
 
 
-def test_a_validation_whose_gateway_stays_down_ends_in_error(api, stack, whatsapp_sim, stack_database_url):
+def test_a_validation_whose_gateway_stays_down_ends_in_error(api, whatsapp_sim, stack_database_url, enqueue_by_name):
     whatsapp_sim.post("/_sim/config", json={"fail_next_checks": 1000, "fail_status": 503}).raise_for_status()
     with session_scope(stack_database_url) as session:
         campanha = Campanha(nome="c", mensagem="m", status=CampanhaStatus.VALIDANDO,
@@ -52,7 +47,7 @@ def test_a_validation_whose_gateway_stays_down_ends_in_error(api, stack, whatsap
         message = contracts.VALIDATE_NUMBERS.message(campanha_id=campanha.id)
         campanha.validacao_job_id = message.message_id
 
-    enqueue_without_retries(stack.config.redis_url, message)
+    enqueue_by_name(without_retries(message))
     task = api.wait_until(f"/api/task/{message.message_id}/status", ended)
 
     assert task["status"] == "failed"
