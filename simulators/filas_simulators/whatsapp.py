@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from filas_simulators.serving import LocalServer
@@ -107,6 +107,9 @@ class SimulatorState:
     webhook_url: str | None = None
     messages: list[dict[str, Any]] = field(default_factory=list)
     checks: list[list[str]] = field(default_factory=list)
+    # Bumped by reset: a request that began before it (e.g. still sleeping out `latency_ms` after its
+    # client gave up) must not be recorded after it, or it would leak into the next test's records.
+    epoch: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def reset(self) -> None:
@@ -114,6 +117,7 @@ class SimulatorState:
             fresh = SimulatorState()
             for name in (*CONFIG_KEYS, "messages", "checks"):
                 setattr(self, name, getattr(fresh, name))
+            self.epoch += 1
 
     def configure(self, changes: dict[str, Any]) -> None:
         """Apply already-validated changes; keys not given keep their value."""
@@ -146,13 +150,15 @@ class SimulatorState:
             setattr(self, counter, remaining - 1)
             return self.fail_status, self.retry_after
 
-    def record_check(self, numbers: list[str]) -> None:
+    def record_check(self, numbers: list[str], epoch: int) -> None:
         with self._lock:
-            self.checks.append(list(numbers))
+            if epoch == self.epoch:
+                self.checks.append(list(numbers))
 
-    def record_message(self, message: dict[str, Any]) -> None:
+    def record_message(self, message: dict[str, Any], epoch: int) -> None:
         with self._lock:
-            self.messages.append(message)
+            if epoch == self.epoch:
+                self.messages.append(message)
 
     def snapshot(self, name: str) -> list[Any]:
         with self._lock:
@@ -344,7 +350,7 @@ class _Gateway:
         numbers = body.get("numbers") if isinstance(body, dict) else None
         if not isinstance(numbers, list) or not all(isinstance(n, str) for n in numbers):
             return evolution_error(400, ['instance requires property "numbers" (an array of strings)'])
-        self.state.record_check(numbers)
+        self.state.record_check(numbers, g.sim_epoch)
         results = [self.lookup(number) for number in numbers]
         if self.state.config()["reverse_check_results"]:
             results.reverse()
@@ -375,7 +381,8 @@ class _Gateway:
                 "text": text,
                 "delay": delay,
                 "timestamp": timestamp,
-            }
+            },
+            g.sim_epoch,
         )
         return sent_message_body(jid, text, message_id, timestamp, self.instance_id)
 
@@ -438,6 +445,10 @@ def _add_gateway_routes(app: Flask, gateway: _Gateway) -> None:
 
 def _add_control_routes(app: Flask, gateway: _Gateway) -> None:
     state = gateway.state
+
+    @app.before_request
+    def note_epoch() -> None:
+        g.sim_epoch = state.epoch  # read before any simulated latency: see SimulatorState.epoch
 
     @app.get("/_sim/messages")
     def messages() -> Response:

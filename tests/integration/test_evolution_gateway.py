@@ -24,7 +24,7 @@ from filas_campaigns.gateways import (
     build_gateway,
 )
 from filas_simulators.serving import LocalServer, serve_in_thread
-from filas_simulators.whatsapp import API_KEY_ENV, create_app
+from filas_simulators.whatsapp import API_KEY_ENV, SimulatorState, create_app
 
 API_KEY = "test-evolution-key"
 INSTANCE = "filas"
@@ -428,3 +428,18 @@ def _wait_until_up(url: str, process: subprocess.Popen[str], timeout: float = 20
         except httpx.TransportError:
             time.sleep(0.1)
     pytest.fail(f"the simulator did not start at {url}")
+
+
+def test_a_request_begun_before_a_reset_is_not_recorded_after_it() -> None:
+    """A send still sleeping out `latency_ms` when a test resets the simulator must not leak into the
+    next test's records (seen once in CI as a 41st message in a 40-message test)."""
+    state = SimulatorState()
+    begun_at = state.epoch
+
+    state.reset()
+    state.record_message({"id": "late"}, begun_at)
+    state.record_check(["5585999990001"], begun_at)
+    state.record_message({"id": "fresh"}, state.epoch)
+
+    assert [message["id"] for message in state.snapshot("messages")] == ["fresh"]
+    assert state.snapshot("checks") == []
