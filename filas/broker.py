@@ -1,7 +1,6 @@
 """The Dramatiq Redis broker every service uses, and the Redis client behind job state."""
 
 import logging
-from functools import lru_cache
 
 import dramatiq
 import redis
@@ -9,11 +8,12 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import CurrentMessage, Retries
 
 from filas.jobs import JobStore
-from filas.middleware import JobStateMiddleware
+from filas.middleware import HandBackOnShutdown, JobStateMiddleware, RowLifecycleMiddleware
 from filas.settings import Settings, get_settings
+from filas.singletons import process_wide
 
 
-@lru_cache(maxsize=1)
+@process_wide()
 def get_redis() -> redis.Redis:
     settings = get_settings()
     return redis.Redis.from_url(
@@ -21,7 +21,7 @@ def get_redis() -> redis.Redis:
     )
 
 
-@lru_cache(maxsize=1)
+@process_wide()
 def get_job_store() -> JobStore:
     return JobStore(get_redis(), get_settings().job_retention_seconds)
 
@@ -34,9 +34,11 @@ def build_broker(settings: Settings) -> RedisBroker:
         maintenance_chance=settings.broker_maintenance_chance,
     )
     broker.add_middleware(CurrentMessage())
-    # Dramatiq calls after_* hooks in reverse order: placed before Retries, the job-state middleware
-    # runs after it and sees whether a failure was final (message.failed).
+    # Dramatiq calls after_* hooks in reverse order: placed before Retries, these run after it and see
+    # whether a failure was final (message.failed). The row (the truth) is written before the Redis view.
     broker.add_middleware(JobStateMiddleware(get_job_store()), before=Retries)
+    broker.add_middleware(RowLifecycleMiddleware(settings.job_lease_seconds), before=Retries)
+    broker.add_middleware(HandBackOnShutdown())
     logging.getLogger("dramatiq.worker.WorkerThread").addFilter(_results_are_kept_in_job_state)
     return broker
 
@@ -57,7 +59,7 @@ def add_worker_metrics(broker: RedisBroker) -> None:
     broker.add_middleware(Prometheus())
 
 
-@lru_cache(maxsize=1)
+@process_wide()
 def setup_broker() -> RedisBroker:
     """Build the process-wide broker once and make it Dramatiq's global broker."""
     broker = build_broker(get_settings())

@@ -126,15 +126,6 @@ CLEANUP = ActorContract(
     max_retries=2,
 )
 
-RECONCILE = ActorContract(
-    name="maintenance.reconcile",
-    queue="maintenance",
-    arguments=NoArguments,
-    description="Every minute: re-enqueue accepted work whose job never reached Redis or vanished from it",
-    max_retries=0,
-    time_limit_ms=MINUTE_MS,
-)
-
-ALL: tuple[ActorContract, ...] = (SCHEDULE_BOOKING, VALIDATE_NUMBERS, SEND_CAMPAIGN, FOLLOW_UP, CLEANUP, RECONCILE)
+ALL: tuple[ActorContract, ...] = (SCHEDULE_BOOKING, VALIDATE_NUMBERS, SEND_CAMPAIGN, FOLLOW_UP, CLEANUP)
 BY_NAME: dict[str, ActorContract] = {contract.name: contract for contract in ALL}
 QUEUES: tuple[str, ...] = tuple(sorted({contract.queue for contract in ALL}))

@@ -1,13 +1,19 @@
-"""Job state in Redis, readable by job id (the Dramatiq message id) for the retention period.
+"""Job state in Redis: the fast view of a job, readable by job id (the Dramatiq message id).
 
-One hash per job (`filas:job:<id>`) plus a per-queue index of recent ids (`filas:jobs:<queue>`,
-a sorted set by creation time) for the queue overview. Writes come from `JobStateMiddleware`
-(filas.middleware) and from actors reporting progress; reads come from the API.
+The domain row in PostgreSQL is the truth about a job (filas.lifecycle); this view serves status and
+progress reads cheaply. One hash per job (`filas:job:<id>`) plus a per-queue index of recent ids
+(`filas:jobs:<queue>`, a sorted set by creation time) and per-queue outcome counters
+(`filas:queue_outcomes:<queue>`: finished, failed, cancelled).
+
+A job's hash never expires before the job is final; its retention starts at the final state. Every write
+that changes the state is one Lua script, so a job costs three round trips (enqueue, start, end) and no
+write can move a job out of a final state, whatever order deliveries and cancels arrive in.
 """
 
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 import redis
@@ -15,7 +21,7 @@ import redis
 from filas.clock import utcnow
 
 
-class JobStatus:
+class JobStatus(StrEnum):
     QUEUED = "queued"
     STARTED = "started"
     RETRYING = "retrying"
@@ -23,8 +29,24 @@ class JobStatus:
     FAILED = "failed"
     CANCELLED = "cancelled"
 
-    FINAL = (FINISHED, FAILED, CANCELLED)
-    WAITING = (QUEUED, RETRYING)
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATES
+
+    @property
+    def is_waiting(self) -> bool:
+        return self in WAITING_STATES
+
+
+FINAL_STATES = frozenset({JobStatus.FINISHED, JobStatus.FAILED, JobStatus.CANCELLED})
+WAITING_STATES = frozenset({JobStatus.QUEUED, JobStatus.RETRYING})
+
+
+class CancelOutcome(StrEnum):
+    CANCELLED = "cancelled"  # it was waiting: it will never start
+    REQUESTED = "requested"  # it is running: it stops at its next safe point
+    TOO_LATE = "too_late"  # it already ended
+    UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True)
@@ -32,7 +54,7 @@ class Job:
     id: str
     actor: str
     queue: str
-    status: str
+    status: JobStatus
     created_at: datetime | None
     started_at: datetime | None
     finished_at: datetime | None
@@ -42,6 +64,8 @@ class Job:
     error: str | None
     retries: int
     cancel_requested: bool
+    broker_queue: str = ""
+    redis_message_id: str = ""
 
     @classmethod
     def from_hash(cls, job_id: str, fields: dict[str, str]) -> "Job":
@@ -55,7 +79,7 @@ class Job:
             id=job_id,
             actor=fields.get("actor", ""),
             queue=fields.get("queue", ""),
-            status=fields.get("status", JobStatus.QUEUED),
+            status=JobStatus(fields.get("status") or JobStatus.QUEUED),
             created_at=when("created_at"),
             started_at=when("started_at"),
             finished_at=when("finished_at"),
@@ -65,89 +89,124 @@ class Job:
             error=fields.get("error") or None,
             retries=number("retries") or 0,
             cancel_requested=fields.get("cancel_requested") == "1",
+            broker_queue=fields.get("broker_queue", ""),
+            redis_message_id=fields.get("redis_message_id", ""),
         )
 
 
-class CancelOutcome:
-    CANCELLED = "cancelled"  # it was waiting: it will never start
-    REQUESTED = "requested"  # it is running: it stops at its next safe point
-    TOO_LATE = "too_late"  # it already ended
-    UNKNOWN = "unknown"
+# Lua scripts: each reads the current state and writes only if the job is not final, in one round trip.
+# The final states are written into the scripts from FINAL_STATES, so the scripts and JobStatus agree.
+_IS_FINAL = "local FINAL = {" + ", ".join(f"['{state}'] = true" for state in sorted(FINAL_STATES)) + "}\n"
 
+# KEYS: job hash, queue index. ARGV: now iso, now ts, actor, queue, status, retries, index cutoff ts,
+# job id, broker queue (with .DQ when delayed), redis message id
+_ENQUEUE = _IS_FINAL + """
+if FINAL[redis.call('HGET', KEYS[1], 'status')] then return 0 end
+redis.call('HSETNX', KEYS[1], 'created_at', ARGV[1])
+redis.call('HSET', KEYS[1], 'actor', ARGV[3], 'queue', ARGV[4], 'status', ARGV[5], 'retries', ARGV[6],
+           'broker_queue', ARGV[9], 'redis_message_id', ARGV[10])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[8])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[7])
+return 1
+"""
+
+# KEYS: job hash. ARGV: now iso, actor, queue. Returns 1 if the job may start.
+_START = _IS_FINAL + """
+local current = redis.call('HMGET', KEYS[1], 'status', 'cancel_requested')
+if current[2] == '1' or FINAL[current[1]] then return 0 end
+redis.call('HSETNX', KEYS[1], 'created_at', ARGV[1])
+redis.call('HSET', KEYS[1], 'status', 'started', 'started_at', ARGV[1], 'error', '', 'actor', ARGV[2], 'queue', ARGV[3])
+return 1
+"""
+
+# KEYS: job hash, outcome counters. ARGV: status, retention s, actor, queue, then field/value pairs.
+# A view lost meanwhile (Redis flushed or restarted empty) is written whole again, with its actor.
+_FINISH = _IS_FINAL + """
+if FINAL[redis.call('HGET', KEYS[1], 'status')] then return 0 end
+redis.call('HSET', KEYS[1], 'status', ARGV[1], 'actor', ARGV[3], 'queue', ARGV[4], unpack(ARGV, 5))
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
+return 1
+"""
+
+# KEYS: job hash. ARGV: field/value pairs. Non-final updates (retrying, progress).
+_UPDATE = _IS_FINAL + """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status or FINAL[status] then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+"""
+
+# KEYS: job hash, outcome counters. ARGV: now iso, retention s, message.
+_CANCEL = _IS_FINAL + """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return 'unknown' end
+if FINAL[status] then return 'too_late' end
+if status == 'queued' or status == 'retrying' then
+  redis.call('HSET', KEYS[1], 'status', 'cancelled', 'cancel_requested', '1', 'finished_at', ARGV[1], 'error', ARGV[3])
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+  redis.call('HINCRBY', KEYS[2], 'cancelled', 1)
+  return 'cancelled'
+end
+redis.call('HSET', KEYS[1], 'cancel_requested', '1')
+return 'requested'
+"""
 
 class JobStore:
     PREFIX = "filas:job:"
     QUEUE_INDEX = "filas:jobs:"
+    OUTCOMES = "filas:queue_outcomes:"
 
     def __init__(self, client: redis.Redis, retention_seconds: int):
         self.client = client
         self.retention_seconds = retention_seconds
+        self._enqueue = client.register_script(_ENQUEUE)
+        self._start = client.register_script(_START)
+        self._finish = client.register_script(_FINISH)
+        self._update = client.register_script(_UPDATE)
+        self._cancel = client.register_script(_CANCEL)
 
     # --- writes ---------------------------------------------------------------------------
 
-    def record_queued(self, job_id: str, actor: str, queue: str) -> None:
-        now = utcnow()
-        with self.client.pipeline() as pipe:
-            pipe.hsetnx(self._key(job_id), "created_at", now.isoformat())
-            pipe.hset(self._key(job_id), mapping={"actor": actor, "queue": queue, "status": JobStatus.QUEUED})
-            pipe.expire(self._key(job_id), self.retention_seconds)
-            pipe.zadd(self.QUEUE_INDEX + queue, {job_id: now.timestamp()})
-            pipe.zremrangebyscore(self.QUEUE_INDEX + queue, "-inf", now.timestamp() - self.retention_seconds)
-            pipe.execute()
+    def record_queued(self, job_id: str, actor: str, queue: str, *, retries: int = 0,
+                      broker_queue: str = "", redis_message_id: str = "") -> bool:
+        """Queued (or retrying, for a retry); False if the job had already ended.
 
-    def update(self, job_id: str, **fields: Any) -> None:
-        mapping = {name: self._encode(name, value) for name, value in fields.items()}
-        with self.client.pipeline() as pipe:
-            pipe.hset(self._key(job_id), mapping=mapping)
-            pipe.expire(self._key(job_id), self.retention_seconds)
-            pipe.execute()
+        `broker_queue` and `redis_message_id` say where the message sits in the broker, so that the
+        reconciler can tell a queued message from a lost one."""
+        now = utcnow()
+        status = JobStatus.RETRYING if retries else JobStatus.QUEUED
+        return bool(self._enqueue(
+            keys=[self._key(job_id), self.QUEUE_INDEX + queue],
+            args=[now.isoformat(), now.timestamp(), actor, queue, status, retries,
+                  now.timestamp() - self.retention_seconds, job_id, broker_queue or queue, redis_message_id],
+        ))
+
+    def start(self, job_id: str, actor: str, queue: str) -> bool:
+        """Mark the job started, unless it was cancelled or had ended (then False: it must not run)."""
+        return bool(self._start(keys=[self._key(job_id)], args=[utcnow().isoformat(), actor, queue]))
+
+    def finish(self, job_id: str, actor: str, queue: str, status: JobStatus, **fields: Any) -> bool:
+        """Move the job to a final state (retention starts now); False if it was final already."""
+        assert status.is_final, status
+        fields.setdefault("finished_at", utcnow())
+        return bool(self._finish(
+            keys=[self._key(job_id), self.OUTCOMES + queue],
+            args=[status, self.retention_seconds, actor, queue, *self._pairs(fields)],
+        ))
+
+    def update(self, job_id: str, **fields: Any) -> bool:
+        """Change fields of a job that exists and has not ended (retrying, progress)."""
+        return bool(self._update(keys=[self._key(job_id)], args=self._pairs(fields)))
 
     def set_progress(self, job_id: str, done: int, total: int) -> None:
         self.update(job_id, progress_done=done, progress_total=total)
 
-    def request_cancel(self, job_id: str) -> str:
+    def request_cancel(self, job_id: str, queue: str, message: str) -> CancelOutcome:
         """Cancel a waiting job at once; ask a running one to stop at its next safe point."""
-        return self._atomically(job_id, self._cancel_step)
-
-    def start(self, job_id: str) -> bool:
-        """Mark the job started, unless it was cancelled first (then False: it must not run)."""
-        return self._atomically(job_id, self._start_step)
-
-    def _cancel_step(self, job: "Job | None") -> tuple[str, dict[str, Any]]:
-        if job is None:
-            return CancelOutcome.UNKNOWN, {}
-        if job.status in JobStatus.FINAL:
-            return CancelOutcome.TOO_LATE, {}
-        if job.status in JobStatus.WAITING:
-            return CancelOutcome.CANCELLED, {"cancel_requested": "1", "status": JobStatus.CANCELLED,
-                                             "finished_at": utcnow(), "error": "cancelado pelo usuário"}
-        return CancelOutcome.REQUESTED, {"cancel_requested": "1"}
-
-    @staticmethod
-    def _start_step(job: "Job | None") -> tuple[bool, dict[str, Any]]:
-        if job is not None and (job.cancel_requested or job.status == JobStatus.CANCELLED):
-            return False, {}
-        return True, {"status": JobStatus.STARTED, "started_at": utcnow(), "error": None}
-
-    def _atomically(self, job_id: str, step):
-        """Read the job, decide, write — with WATCH, so that a worker starting a job and a user
-        cancelling it at the same moment cannot both win (the loser retries on fresh state)."""
-        key = self._key(job_id)
-        with self.client.pipeline() as pipe:
-            while True:
-                try:
-                    pipe.watch(key)
-                    fields = pipe.hgetall(key)
-                    job = Job.from_hash(job_id, {k.decode(): v.decode() for k, v in fields.items()}) if fields else None
-                    outcome, changes = step(job)
-                    pipe.multi()
-                    if changes:
-                        pipe.hset(key, mapping={name: self._encode(name, value) for name, value in changes.items()})
-                        pipe.expire(key, self.retention_seconds)
-                    pipe.execute()
-                    return outcome
-                except redis.WatchError:
-                    continue
+        outcome = self._cancel(keys=[self._key(job_id), self.OUTCOMES + queue],
+                               args=[utcnow().isoformat(), self.retention_seconds, message])
+        return CancelOutcome(outcome.decode() if isinstance(outcome, bytes) else outcome)
 
     # --- reads ------------------------------------------------------------------------------
 
@@ -155,7 +214,7 @@ class JobStore:
         fields = self.client.hgetall(self._key(job_id))
         if not fields:
             return None
-        return Job.from_hash(job_id, {k.decode(): v.decode() for k, v in fields.items()})
+        return Job.from_hash(job_id, _decoded(fields))
 
     def is_cancel_requested(self, job_id: str) -> bool:
         return self.client.hget(self._key(job_id), "cancel_requested") == b"1"
@@ -163,20 +222,23 @@ class JobStore:
     def recent(self, queue: str, limit: int) -> list[Job]:
         """The queue's most recent jobs still within retention, newest first."""
         ids = [raw.decode() for raw in self.client.zrevrange(self.QUEUE_INDEX + queue, 0, limit - 1)]
-        with self.client.pipeline() as pipe:
+        with self.client.pipeline(transaction=False) as pipe:
             for job_id in ids:
                 pipe.hgetall(self._key(job_id))
             rows = pipe.execute()
-        return [
-            Job.from_hash(job_id, {k.decode(): v.decode() for k, v in fields.items()})
-            for job_id, fields in zip(ids, rows, strict=True)
-            if fields
-        ]
+        return [Job.from_hash(job_id, _decoded(fields)) for job_id, fields in zip(ids, rows, strict=True) if fields]
 
     # --- helpers ----------------------------------------------------------------------------
 
     def _key(self, job_id: str) -> str:
         return self.PREFIX + job_id
+
+    @classmethod
+    def _pairs(cls, fields: dict[str, Any]) -> list[str]:
+        pairs: list[str] = []
+        for name, value in fields.items():
+            pairs += [name, cls._encode(name, value)]
+        return pairs
 
     @staticmethod
     def _encode(name: str, value: Any) -> str:
@@ -187,3 +249,7 @@ class JobStore:
         if name == "result":
             return json.dumps(value, default=str)
         return str(value)
+
+
+def _decoded(fields: dict[bytes, bytes]) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in fields.items()}

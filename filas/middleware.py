@@ -1,60 +1,219 @@
-"""Dramatiq middleware that records each job's lifecycle in the JobStore."""
+"""Dramatiq middleware, one concern each:
+
+- RowLifecycleMiddleware: the truth. A delivery of a row-bound actor runs only after claiming its
+  domain row's lease (filas.lifecycle); when it ends, the row says how. The lease is kept alive by a
+  LeaseKeeper thread while the actor works.
+- JobStateMiddleware: the fast view in Redis (filas.jobs) — queued, started, retrying, final.
+- HandBackOnShutdown: on SIGTERM, running jobs hand themselves back at their next safe point.
+
+Both sit before Retries in the middleware list, JobState first: Dramatiq calls after_* hooks in reverse
+order, so both run after Retries and see whether a failure was final (`message.failed`), and the row (the
+truth) is written before the view — a reader never sees a view that ended before its row. A delivery
+refused by its row marks its message (NOT_OWNER, ROW_STATUS) so that the view is left to its owner.
+"""
 
 import logging
+import threading
+from datetime import timedelta
 from typing import Any
 
 from dramatiq import Middleware
 from dramatiq.middleware import SkipMessage
 
+from filas import lifecycle
 from filas.clock import utcnow
-from filas.errors import JobCancelled
+from filas.errors import DeliveryPostponed, JobCancelled, describe_failure
 from filas.jobs import JobStatus, JobStore
 
 logger = logging.getLogger(__name__)
 
+# Set on a MessageProxy whose delivery must leave the job alone: another delivery owns it.
+NOT_OWNER = "filas_not_owner"
+# Set on a MessageProxy refused by its row: the final state its job view should show.
+ROW_STATUS = "filas_row_status"
+# A message option: this copy was put back by RowLifecycleMiddleware while another delivery runs the job.
+POSTPONED = "filas_postponed"
+
+
+def _not_owner(message) -> bool:
+    return getattr(message, NOT_OWNER, False)
+
 
 class JobStateMiddleware(Middleware):
-    """queued → started → finished | failed | retrying → ... ; cancelled jobs are skipped.
-
-    Must come after Retries in the middleware list, so that `message.failed` tells whether
-    a failure was final.
-    """
+    """queued → started → finished | failed | cancelled, or retrying → started ...; cancelled jobs are skipped."""
 
     def __init__(self, store: JobStore):
         self.store = store
 
     def after_enqueue(self, broker, message, delay) -> None:
-        retries = message.options.get("retries", 0)
-        if retries:
-            self.store.update(message.message_id, status=JobStatus.RETRYING, retries=retries)
-        else:
-            self.store.record_queued(message.message_id, message.actor_name, message.queue_name)
+        if message.options.get(POSTPONED):
+            return  # the job runs meanwhile: its view says so
+        self.store.record_queued(
+            message.message_id, message.actor_name, _base_queue(message.queue_name),
+            retries=message.options.get("retries", 0), broker_queue=message.queue_name,
+            redis_message_id=message.options.get("redis_message_id", ""),
+        )
 
     def before_process_message(self, broker, message) -> None:
-        if self.store.get(message.message_id) is None:  # state expired or lost (Redis flush): record it again
-            self.store.record_queued(message.message_id, message.actor_name, message.queue_name)
-        if not self.store.start(message.message_id):
-            logger.info("skipping cancelled job %s", message.message_id)
+        if not self.store.start(message.message_id, message.actor_name, message.queue_name):
+            logger.info("skipping job %s: cancelled or already ended", message.message_id)
             raise SkipMessage()
 
     def after_process_message(self, broker, message, *, result: Any = None, exception=None) -> None:
+        if _not_owner(message):
+            return
         if exception is None:
-            self._final(message, JobStatus.FINISHED, result=result)
+            self._finish(message, JobStatus.FINISHED, result=result)
         elif isinstance(exception, JobCancelled):
-            self._final(message, JobStatus.CANCELLED, error=str(exception) or "cancelado pelo usuário")
+            self._finish(message, JobStatus.CANCELLED, error=str(exception) or lifecycle.CANCELLED_MESSAGE)
         elif message.failed:
-            self._final(message, JobStatus.FAILED, error=_describe(exception))
+            exhausted = _retries_exhausted(broker, message, exception)
+            self._finish(message, JobStatus.FAILED, error=describe_failure(exception, exhausted=exhausted))
         else:
-            self.store.update(message.message_id, status=JobStatus.RETRYING, error=_describe(exception))
+            self.store.update(message.message_id, status=JobStatus.RETRYING, error=describe_failure(exception))
 
     def after_skip_message(self, broker, message) -> None:
-        job = self.store.get(message.message_id)
-        if job is None or job.status not in JobStatus.FINAL:
-            self._final(message, JobStatus.CANCELLED, error="ignorado")
+        if _not_owner(message):
+            return
+        status = getattr(message, ROW_STATUS, JobStatus.CANCELLED)
+        if status.is_final:
+            self._finish(message, status, error="não executado")
 
-    def _final(self, message, status: str, **fields: Any) -> None:
-        self.store.update(message.message_id, status=status, finished_at=utcnow(), **fields)
+    def _finish(self, message, status: JobStatus, **fields: Any) -> None:
+        self.store.finish(message.message_id, message.actor_name, _base_queue(message.queue_name), status, **fields)
 
 
-def _describe(exception: BaseException) -> str:
-    return str(exception) or type(exception).__name__
+class RowLifecycleMiddleware(Middleware):
+    """Claims the domain row before the actor runs; records the outcome on the row afterwards."""
+
+    def __init__(self, lease_seconds: float):
+        self.lease_seconds = lease_seconds
+        self.keeper = LeaseKeeper(lease_seconds)
+
+    def after_worker_boot(self, broker, worker) -> None:
+        self.keeper.start()
+
+    def after_worker_shutdown(self, broker, worker) -> None:
+        # Not before: jobs still running during the shutdown grace period keep their leases.
+        self.keeper.stop()
+
+    def before_process_message(self, broker, message) -> None:
+        model = lifecycle.model_for(message.actor_name)
+        if model is None:
+            return
+        message.options.pop(POSTPONED, None)  # if this copy fails now, its retry is an ordinary one
+        try:
+            outcome = lifecycle.claim(model, message.message_id, lifecycle.delivery_owner(), self.lease_seconds)
+        except Exception as error:
+            logger.warning("job %s: could not claim its row", message.message_id, exc_info=True)
+            raise DeliveryPostponed(describe_failure(error)) from error
+        if isinstance(outcome, lifecycle.Refusal):
+            self._refuse(broker, message, outcome)
+        lifecycle.set_current_claim(outcome)
+        self.keeper.hold(outcome)
+
+    def _refuse(self, broker, message, refusal: lifecycle.Refusal) -> None:
+        logger.info("job %s not run: %s", message.message_id, refusal.reason)
+        if refusal.held_until is None:
+            setattr(message, ROW_STATUS, refusal.job_status)
+            raise SkipMessage(refusal.reason)
+        # Another delivery runs it now. This copy comes back when that lease would lapse: if that delivery
+        # died, this one takes over; if it ended, this one finds the job ended and does nothing. Put back
+        # before this copy is acknowledged (never lost), and not as a retry (a postponement is no failure).
+        setattr(message, NOT_OWNER, True)
+        delay = max(1000, int((refusal.held_until - utcnow() + timedelta(seconds=1)).total_seconds() * 1000))
+        try:
+            broker.enqueue(message.copy(options={POSTPONED: True}), delay=delay)
+        except Exception as error:  # any other exception here would be ignored by Dramatiq: the actor would run
+            raise DeliveryPostponed(refusal.reason, delay=delay) from error
+        raise SkipMessage(refusal.reason)
+
+    def after_process_message(self, broker, message, *, result: Any = None, exception=None) -> None:
+        held = self._let_go()
+        if held is None or held.lost:
+            return
+        if exception is None:
+            lifecycle.finish(held, JobStatus.FINISHED)
+        elif isinstance(exception, JobCancelled):
+            lifecycle.finish(held, JobStatus.CANCELLED, str(exception) or lifecycle.CANCELLED_MESSAGE)
+        elif message.failed:
+            exhausted = _retries_exhausted(broker, message, exception)
+            lifecycle.finish(held, JobStatus.FAILED, describe_failure(exception, exhausted=exhausted))
+        else:
+            lifecycle.retrying(held, describe_failure(exception))
+
+    def after_skip_message(self, broker, message) -> None:
+        held = self._let_go()
+        if held is None:
+            return
+        if held.lost:
+            setattr(message, NOT_OWNER, True)
+        else:
+            lifecycle.release(held)
+
+    def _let_go(self) -> "lifecycle.Claim | None":
+        held = lifecycle.current_claim()
+        lifecycle.set_current_claim(None)
+        if held is not None:
+            self.keeper.drop(held)
+        return held
+
+
+class HandBackOnShutdown(Middleware):
+    """On SIGTERM (a rolling update, a scale-in), running jobs stop at their next safe point and are
+    handed back at once (filas.runtime.stop_if_cancelled raises WorkerStopping), instead of being cut
+    off mid-step when the shutdown timeout runs out."""
+
+    def __init__(self) -> None:
+        self.stopping = threading.Event()
+
+    def before_worker_shutdown(self, broker, worker) -> None:
+        self.stopping.set()
+
+
+class LeaseKeeper:
+    """Renews the leases of the deliveries running in this process, every third of the lease time,
+    and notes on each claim whether it was lost or asked to cancel (the actor's safe points read it)."""
+
+    def __init__(self, lease_seconds: float):
+        self.lease_seconds = lease_seconds
+        self._held: set[lifecycle.Claim] = set()
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="filas-lease-keeper", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    def hold(self, held: "lifecycle.Claim") -> None:
+        with self._lock:
+            self._held.add(held)
+
+    def drop(self, held: "lifecycle.Claim") -> None:
+        with self._lock:
+            self._held.discard(held)
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self.lease_seconds / 3):
+            with self._lock:
+                held = list(self._held)
+            for claim in held:
+                try:
+                    lifecycle.renew(claim, self.lease_seconds)
+                except Exception:
+                    logger.warning("could not renew the lease of job %s", claim.job_id, exc_info=True)
+
+
+def _retries_exhausted(broker, message, exception: BaseException) -> bool:
+    """A final failure that Retries decided (not an error the actor declared permanent)."""
+    throws = message.options.get("throws") or broker.get_actor(message.actor_name).options.get("throws")
+    return message.failed and not (throws and isinstance(exception, throws))
+
+
+def _base_queue(queue_name: str) -> str:
+    return queue_name[:-3] if queue_name.endswith(".DQ") else queue_name

@@ -4,10 +4,12 @@ Each service reads only what it needs; defaults suit a laptop running `make run`
 `SecretStr` so that printing or logging a Settings object never shows them.
 """
 
-from functools import lru_cache
+from datetime import time
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from filas.singletons import process_wide
 
 
 class Settings(BaseSettings):
@@ -28,12 +30,20 @@ class Settings(BaseSettings):
     broker_maintenance_chance: int = Field(
         200_000, description="Chance per million broker commands of running dead-worker recovery"
     )
-    job_retention_seconds: int = Field(3600, description="How long job state stays readable by id in Redis")
+    job_retention_seconds: int = Field(
+        3600, description="How long a final job's state stays readable by id in Redis (then it is read from its row)"
+    )
+    job_lease_seconds: int = Field(
+        30, description="A delivery's hold on its row, renewed while it works; another may take over once it lapses"
+    )
 
     # --- api ----------------------------------------------------------------------------------
     api_tokens: SecretStr = Field(SecretStr(""), description="Comma-separated bearer tokens accepted by the API")
     webhook_token: SecretStr = Field(SecretStr(""), description="Secret path segment of the gateway webhook URL")
     public_url: str = Field("", description="Base URL used in status_url links (empty: taken from the request)")
+    api_max_body_bytes: int = Field(
+        1_048_576, description="Largest request body the API reads; a larger one is refused with 413"
+    )
 
     # --- portal worker ----------------------------------------------------------------------
     portal_url: str = Field("http://127.0.0.1:8101", description="Base URL of the supplier portal")
@@ -58,6 +68,11 @@ class Settings(BaseSettings):
     )
     schedule_timezone: str = Field("America/Fortaleza", description="Time zone of every cron schedule")
     follow_up_cron: str = Field("0 9 * * *", description="When the daily campaign follow-up runs")
+    follow_up_catch_up_until: time = Field(
+        time(12, 0),
+        description="A follow-up missed at its cron time (scheduler or workers down) still runs once until this "
+        "local time the same day; after it, a follow-up message does nothing",
+    )
     cleanup_cron: str = Field("0 */6 * * *", description="When the clean-up runs")
     reconcile_cron: str = Field("* * * * *", description="When accepted work missing from Redis is re-enqueued")
     reconcile_grace_seconds: int = Field(
@@ -66,7 +81,7 @@ class Settings(BaseSettings):
     log_retention_days: int = Field(90, description="Portal step logs older than this are deleted by clean-up")
 
 
-@lru_cache(maxsize=1)
+@process_wide()
 def get_settings() -> Settings:
     return Settings()
 

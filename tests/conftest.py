@@ -20,9 +20,7 @@ import pytest
 import redis
 import sqlalchemy
 
-import filas.broker
-import filas.db.session
-import filas.settings
+import filas.singletons
 from filas_devtools.chromium import Chromium, ChromiumMissing, find_chromium
 from filas_devtools.postgres_server import PostgresNotFound, PostgresServer
 from filas_devtools.redis_server import RedisNotFound, RedisServer
@@ -212,14 +210,6 @@ def _domain_tables(engine: sqlalchemy.Engine) -> list[str]:
     return [quote(table) for table in Base.metadata.sorted_tables if table.name in existing]
 
 
-CACHED = (
-    filas.settings.get_settings,
-    filas.broker.get_redis,
-    filas.broker.get_job_store,
-    filas.broker.setup_broker,
-    filas.db.session.get_engine,
-    filas.db.session._session_factory,
-)
 
 
 @pytest.fixture
@@ -229,9 +219,7 @@ def configure(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
     def apply(**env: str) -> None:
         for name, value in env.items():
             monkeypatch.setenv(name, value)
-        for cached in CACHED:
-            cached.cache_clear()
+        filas.singletons.forget_all()
 
     yield apply
-    for cached in CACHED:
-        cached.cache_clear()
+    filas.singletons.forget_all()

@@ -98,6 +98,34 @@ class PostgresServer:
     def __exit__(self, *exc_info) -> None:
         self.stop()
 
+    # --- an outage and a recovery (fault tests): same data directory, same port --------------------
+
+    @property
+    def running(self) -> bool:
+        return self._started
+
+    def stop_server(self, mode: str = "fast") -> None:
+        """Stop the server but keep its data directory and port, as an outage would; `mode` is pg_ctl's
+        (fast: clients are disconnected at once; immediate: no clean shutdown, recovery at the next start)."""
+        if not self._started:
+            return
+        self._run("pg_ctl", "-D", self.data_dir, "-m", mode, "-w", "-t", "30", "stop")
+        self._started = False
+
+    def start_server(self) -> None:
+        """Start again, after stop_server(), on the same port with the same data."""
+        if self._started:
+            return
+        if self.dir is None or self.port is None:
+            raise RuntimeError("start() first: there is no data directory to start from")
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses={HOST} {FAST_SETTINGS}"
+        try:
+            self._run("pg_ctl", "-D", self.data_dir, "-l", self.dir / "postgres.log", "-w", "-t", "60",
+                      "-o", options, "start")
+        except PostgresCommandFailed as failure:
+            raise PostgresCommandFailed(f"{failure}\n{self._log_tail()}") from None
+        self._started = True
+
     def _own_dir(self) -> None:
         if os.geteuid() == 0:
             user = _server_user()

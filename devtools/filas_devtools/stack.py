@@ -264,6 +264,41 @@ class Stack:
             process.close()
         self._running.clear()
 
+    def kill(self, name: str, sig: int = signal.SIGKILL, grace: float = STOP_GRACE) -> int | None:
+        """Send `sig` to one process and wait until its whole group is gone (after `grace` seconds, what
+        is left gets SIGKILL). SIGKILL goes to the whole group (a lost node: the process and its forks);
+        any other signal to the process we started, as Kubernetes does (it tells its own children).
+        Returns its exit code; `respawn(name)` starts it again."""
+        process = self._running[name]
+        if sig == signal.SIGKILL:
+            process.signal_group(sig)
+        elif process.popen.poll() is None:
+            process.popen.send_signal(sig)
+        if not process.wait_group(time.monotonic() + grace):
+            process.signal_group(signal.SIGKILL)
+            process.wait_group(time.monotonic() + 5)
+        process.close()
+        return process.returncode
+
+    def respawn(self, name: str) -> GroupProcess:
+        """Start one process again from its spec (its log goes on in the same file); the old one must
+        have exited. Waits until it is ready, if its spec says how to tell."""
+        old = self._running.get(name)
+        if old is not None and old.group_alive():
+            raise StackError(f"{name} is still running: kill it first")
+        if old is not None:
+            old.close()
+        spec = next(spec for spec in self.specs if spec.name == name)
+        self._running[name] = process = self._spawn(spec)
+        deadline = time.monotonic() + START_TIMEOUT
+        while not spec.is_ready():
+            if process.returncode is not None:
+                raise StackError(f"{name} exited while starting (exit {process.returncode}):\n{self.tail(name)}")
+            if time.monotonic() >= deadline:
+                raise StackError(f"{name} not ready in time:\n{self.tail(name)}")
+            time.sleep(0.1)
+        return process
+
     def exited(self) -> dict[str, int]:
         """Processes that have exited, with their return codes (a healthy stack has none)."""
         return {name: p.returncode for name, p in self._running.items() if p.returncode is not None}

@@ -2,12 +2,13 @@
 messages and opt-outs. Status values are Portuguese because the front end already shows them."""
 
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Date,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -19,10 +20,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from filas.clock import utcnow
+from filas.db.types import UtcDateTime
 
 
 class Base(DeclarativeBase):
-    type_annotation_map: ClassVar = {datetime: DateTime(timezone=True), dict[str, Any]: JSON}
+    type_annotation_map: ClassVar = {datetime: UtcDateTime(), dict[str, Any]: JSON}  # instants, in UTC everywhere
 
 
 class Timestamped:
@@ -30,20 +32,41 @@ class Timestamped:
     atualizado_em: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class JobLifecycle:
+    """The truth about the job a row is worked on by (filas.lifecycle reads and writes these).
+
+    job_status uses filas.jobs.JobStatus values. The lease says which delivery runs the job and until
+    when: a delivery claims it with a conditional UPDATE, renews it while it works, and no other delivery
+    can claim it before it expires."""
+
+    job_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    job_status: Mapped[str | None] = mapped_column(String(20))
+    job_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    job_error: Mapped[str | None] = mapped_column(Text)
+    job_cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    job_lease_owner: Mapped[str | None] = mapped_column(String(200))
+    job_lease_until: Mapped[datetime | None]
+    job_queued_at: Mapped[datetime | None]
+    job_started_at: Mapped[datetime | None]
+    job_finished_at: Mapped[datetime | None]
+
+
 # --- portal bookings --------------------------------------------------------------------------
 
-class IntegracaoStatus:
+class IntegracaoStatus(StrEnum):
     PENDENTE = "pendente"  # committed, message enqueued, not started
     PROCESSANDO = "processando"  # a worker is driving the portal
     AGENDADO = "agendado"  # booked: protocolo is set
     ERRO = "erro"  # failed for good; can be reprocessed
     CANCELADO = "cancelado"
 
-    # A load in one of these states must not get a second booking request.
-    BLOCKING = (PENDENTE, PROCESSANDO, AGENDADO)
 
 
-class PortalIntegracao(Timestamped, Base):
+# A load in one of these states must not get a second booking request.
+LOAD_BLOCKING_STATUSES = (IntegracaoStatus.PENDENTE, IntegracaoStatus.PROCESSANDO, IntegracaoStatus.AGENDADO)
+
+
+class PortalIntegracao(JobLifecycle, Timestamped, Base):
     __tablename__ = "portal_integracoes"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -56,9 +79,8 @@ class PortalIntegracao(Timestamped, Base):
     status: Mapped[str] = mapped_column(String(20), default=IntegracaoStatus.PENDENTE)
     protocolo: Mapped[str | None] = mapped_column(String(80))
     mensagem: Mapped[str | None] = mapped_column(Text)
-    job_id: Mapped[str | None] = mapped_column(String(36), index=True)
-    tentativas: Mapped[int] = mapped_column(Integer, default=0)
-    finalizado_em: Mapped[datetime | None]
+    # Set once the form went to the portal: a later delivery must look for the booking before submitting.
+    submetido_em: Mapped[datetime | None]
 
     logs: Mapped[list["PortalLog"]] = relationship(
         back_populates="integracao", order_by="PortalLog.id", cascade="all, delete-orphan"
@@ -103,7 +125,7 @@ class PortalSession(Base):
 
 # --- WhatsApp campaigns -----------------------------------------------------------------------
 
-class CampanhaStatus:
+class CampanhaStatus(StrEnum):
     RASCUNHO = "rascunho"
     VALIDANDO = "validando"
     VALIDADA = "validada"
@@ -113,7 +135,9 @@ class CampanhaStatus:
     ERRO = "erro"
 
 
-class Campanha(Timestamped, Base):
+class Campanha(JobLifecycle, Timestamped, Base):
+    """job_id and the lifecycle columns describe the campaign's current task (validation or send)."""
+
     __tablename__ = "campanhas"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -129,7 +153,7 @@ class Campanha(Timestamped, Base):
     )
 
 
-class WhatsappStatus:
+class WhatsappStatus(StrEnum):
     PENDENTE = "pendente"
     VALIDO = "valido"
     INVALIDO = "invalido"
@@ -153,12 +177,12 @@ class Contato(Base):
     __table_args__ = (UniqueConstraint("campanha_id", "telefone", name="uq_contatos_campanha_telefone"),)
 
 
-class MensagemTipo:
+class MensagemTipo(StrEnum):
     INICIAL = "inicial"
     FOLLOW_UP = "follow_up"
 
 
-class MensagemStatus:
+class MensagemStatus(StrEnum):
     ENVIANDO = "enviando"  # claimed; if a worker dies here we cannot know whether it left
     ENVIADA = "enviada"
     FALHOU = "falhou"
@@ -196,3 +220,21 @@ class OptOut(Base):
     telefone: Mapped[str] = mapped_column(String(20), primary_key=True)
     motivo: Mapped[str | None] = mapped_column(Text)
     criado_em: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- periodic jobs ----------------------------------------------------------------------------
+
+class ExecucaoPeriodica(Base):
+    """One run of a daily job for one local day (`referencia`), claimed before the job does anything.
+
+    The primary key makes the daily job run once per day, whoever sends it: a second delivery, a
+    scheduler's catch-up tick or a second scheduler finds the day's row taken and does nothing. The job
+    id tells a redelivery or retry of the claiming job (it carries on) from another job (it stops)."""
+
+    __tablename__ = "execucoes_periodicas"
+
+    actor: Mapped[str] = mapped_column(String(80), primary_key=True)
+    referencia: Mapped[date] = mapped_column(Date, primary_key=True)  # the local day the run belongs to
+    job_id: Mapped[str] = mapped_column(String(36))
+    iniciado_em: Mapped[datetime] = mapped_column(default=utcnow)
+    finalizado_em: Mapped[datetime | None]

@@ -1,5 +1,6 @@
 """Auth, health, metrics, the OpenAPI document and outages, as a client of the API sees them."""
 
+import re
 import subprocess
 import sys
 import time
@@ -14,7 +15,7 @@ AUTH = {"Authorization": "Bearer test-token"}  # accepted by the `client` fixtur
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic dGVzdA=="}])
 def test_every_business_route_needs_a_valid_bearer_token(client, headers):
     for method, path in [("get", "/portal/api/status-filas"), ("post", "/api/campanhas"),
-                         ("get", "/api/task/x/status")]:
+                         ("get", "/api/task/6a3e1a64-0000-4000-8000-000000000000/status")]:
         reply = getattr(client, method)(path, headers=headers)
         assert reply.status_code == 401, path
 
@@ -25,14 +26,14 @@ def test_health_metrics_and_docs_are_public(client):
     assert ready.status_code == 200
     assert ready.get_json()["checks"] == {"redis": "ok", "database": "ok"}
     metrics = client.get("/metrics").get_data(as_text=True)
-    assert 'filas_queue_messages{queue="atacadao",state="prontos"} 0.0' in metrics
+    assert 'filas_queue_messages{queue="atacadao",state="ready"} 0.0' in metrics
     assert client.get("/openapi.json").get_json()["openapi"].startswith("3.")
 
 
 def test_the_openapi_document_lists_every_route(client):
     document = client.get("/openapi.json").get_json()
     routes = {
-        (rule.rule.replace("<", "{").replace(">", "}").replace("{int:", "{"), method.lower())
+        (re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule), method.lower())
         for rule in client.application.url_map.iter_rules() if rule.endpoint != "static"
         for method in rule.methods - {"HEAD", "OPTIONS"}
     }

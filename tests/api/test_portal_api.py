@@ -132,7 +132,7 @@ def test_queue_overview_counts_jobs_per_queue(client):
 
     assert filas["atacadao"]["pendentes"] == 3
     assert filas["atacadao"]["em_execucao"] == 0
-    assert filas["atacadao"]["redis"]["prontos"] == 3
+    assert filas["atacadao"]["redis"]["ready"] == 3
     assert {job["job_id"] for job in filas["atacadao"]["jobs"]} == job_ids
     assert filas["campaigns"]["pendentes"] == 0
 
@@ -147,6 +147,6 @@ def test_accepted_while_redis_is_down_then_enqueued_by_the_reconciler(configure,
 
     configure(FILAS_REDIS_URL=redis_url, FILAS_RECONCILE_GRACE_SECONDS="0")
     assert client.get(f"/portal/api/status-job/{job_id}", headers=AUTH).get_json()["status"] == "queued"
-    assert reconcile() == {"reenfileirados": 1}
+    assert reconcile()["reenfileirados"] == 1
     assert [m["message_id"] for m in queued_bodies(redis_url, "atacadao")] == [job_id]
-    assert reconcile() == {"reenfileirados": 0}
+    assert reconcile() == {"reenfileirados": 0, "fechados": 0, "deixados": 1}  # its message is in the queue now

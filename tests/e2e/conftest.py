@@ -1,6 +1,5 @@
 """End-to-end: the whole system as real processes (the session `stack` fixture), driven over HTTP."""
 
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -9,6 +8,7 @@ import httpx
 import pytest
 import redis
 from dramatiq.brokers.redis import RedisBroker
+from waiting import wait_for
 
 WAIT_SECONDS = 120  # generous: a cold Chromium on a loaded 2-vCPU machine takes a while
 
@@ -26,14 +26,13 @@ class Api:
 
     def wait_until(self, url: str, done: Callable[[dict[str, Any]], bool], timeout: float = WAIT_SECONDS) -> dict:
         """Poll a status URL until `done(body)`; fail with the last body seen."""
-        deadline = time.monotonic() + timeout
-        body: dict[str, Any] = {}
-        while time.monotonic() < deadline:
-            body = self.http.get(url).json()
-            if done(body):
-                return body
-            time.sleep(0.25)
-        raise AssertionError(f"{url} did not reach the expected state in {timeout} s; last: {body}")
+        last: dict[str, Any] = {}
+
+        def reached() -> dict[str, Any] | None:
+            last.update(self.http.get(url).json())
+            return dict(last) if done(last) else None
+
+        return wait_for(reached, timeout, f"{url} reaching the expected state", details=lambda: f"last: {last}")
 
 
 @pytest.fixture(autouse=True)

@@ -4,10 +4,10 @@ import json
 import os
 import re
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
+from waiting import wait_for
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -34,11 +34,8 @@ def test_the_readme_booking_example_books_and_finishes(stack, portal_sim):
     assert accepted["success"] is True and accepted["job_id"]
 
     status_block = block_with("status-job/<job_id>").replace("<job_id>", accepted["job_id"])
-    deadline = time.monotonic() + 120
-    status = run(status_block, stack)
-    while status["status"] not in ("finished", "failed") and time.monotonic() < deadline:
-        time.sleep(0.5)
-        status = run(status_block, stack)
+    status = wait_for(lambda: (body := run(status_block, stack))["status"] in ("finished", "failed") and body,
+                      120, "the README's booking ending")
 
     assert status["status"] == "finished", status
     assert status["resultado"]["protocolo"] == portal_sim.get("/_sim/bookings").json()[0]["protocolo"]

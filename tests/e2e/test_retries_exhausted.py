@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 from test_campaign_flow import ended
 
-from filas import contracts
+from filas import contracts, lifecycle
 from filas.db.models import Campanha, CampanhaStatus, Contato, IntegracaoStatus, PortalIntegracao
 from filas.db.session import session_scope
 
@@ -26,7 +26,7 @@ def test_a_booking_whose_portal_stays_down_ends_failed(api, portal_sim, stack_da
         session.add(row)
         session.flush()
         message = contracts.SCHEDULE_BOOKING.message(integracao_id=row.id)
-        row.job_id = message.message_id
+        lifecycle.queue(row, message.message_id)
 
     enqueue_by_name(without_retries(message))
     status = api.wait_until(f"/portal/api/status-job/{message.message_id}",
@@ -46,6 +46,7 @@ def test_a_validation_whose_gateway_stays_down_ends_in_error(api, whatsapp_sim, 
         session.flush()
         message = contracts.VALIDATE_NUMBERS.message(campanha_id=campanha.id)
         campanha.validacao_job_id = message.message_id
+        lifecycle.queue(campanha, message.message_id)
 
     enqueue_by_name(without_retries(message))
     task = api.wait_until(f"/api/task/{message.message_id}/status", ended)

@@ -4,12 +4,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import redis
+from waiting import wait_for
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 SCHEDULER = str(Path(sys.executable).parent / "filas-scheduler")
@@ -20,13 +20,8 @@ def queued_messages(client: redis.Redis, queue: str) -> list[dict]:
 
 
 def wait_for_actor(client: redis.Redis, queue: str, actor: str, timeout: float) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for message in queued_messages(client, queue):
-            if message["actor_name"] == actor:
-                return message
-        time.sleep(0.2)
-    raise AssertionError(f"{actor} was not enqueued on {queue} within {timeout} s: {queued_messages(client, queue)}")
+    return wait_for(lambda: next((m for m in queued_messages(client, queue) if m["actor_name"] == actor), None),
+                    timeout, f"{actor} enqueued on {queue}", details=lambda: queued_messages(client, queue))
 
 
 @pytest.fixture
@@ -47,12 +42,7 @@ def scheduler_env(libfaketime: str, redis_url: str, database_url: str, fake_star
 
 
 def wait_for_line(log: Path, text: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if text in log.read_text():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"{text!r} not in {log.name} after {timeout} s:\n{log.read_text()}")
+    wait_for(lambda: text in log.read_text(), timeout, f"{text!r} in {log.name}", details=log.read_text)
 
 
 def test_follow_up_is_enqueued_by_name_at_nine_in_fortaleza_not_utc(libfaketime, redis_url, database_url):
@@ -113,3 +103,61 @@ def test_the_leader_keeps_its_lock_across_a_redis_flush_but_not_when_another_too
 
     client.set(LOCK_NAME, "another scheduler")
     assert not _renew(lock)
+
+
+# --- the daily follow-up, caught up when missed -------------------------------------------------------
+
+def count_messages(client: redis.Redis, queue: str, actor: str) -> int:
+    return sum(message["actor_name"] == actor for message in queued_messages(client, queue))
+
+
+def run_scheduler_through_two_ticks(env: dict[str, str], redis_url: str, log: Path) -> list[dict]:
+    """Start the scheduler, wait until it has woken twice (at start-up, then at the next minute), stop it;
+    return the follow-ups it enqueued. Each tick runs the reconciler after its daily check, and logs it."""
+    client = redis.Redis.from_url(redis_url)
+    with log.open("w") as output:
+        process = subprocess.Popen([SCHEDULER], env=env, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        def ticked_twice() -> bool:
+            assert process.poll() is None, f"the scheduler exited:\n{log.read_text()}"
+            return log.read_text().count("maintenance.reconcile done") >= 2
+
+        wait_for(ticked_twice, 120, "two scheduler ticks", details=log.read_text)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    return [m for m in queued_messages(client, "campaigns") if m["actor_name"] == "campaigns.follow_up"]
+
+
+def test_started_at_half_past_ten_with_no_run_today_it_enqueues_the_missed_follow_up_once(
+        libfaketime, redis_url, database_url, tmp_path):
+    log = tmp_path / "scheduler.log"
+    env = scheduler_env(libfaketime, redis_url, database_url, "2026-11-24 13:30:40")  # 10:30:40 in Fortaleza
+
+    follow_ups = run_scheduler_through_two_ticks(env, redis_url, log)
+
+    assert len(follow_ups) == 1, log.read_text()  # sent when it took the lead; the next tick saw it waiting
+    scheduled_at = datetime.fromisoformat(follow_ups[0]["options"]["scheduled_at"])
+    assert (scheduled_at.date(), scheduled_at.hour, scheduled_at.minute) == (date(2026, 11, 24), 10, 30)
+    assert scheduled_at.utcoffset() == timedelta(hours=-3)
+    assert "catching up" in log.read_text()
+
+
+def test_started_in_the_evening_it_enqueues_no_follow_up(libfaketime, redis_url, database_url, tmp_path):
+    log = tmp_path / "scheduler.log"
+    env = scheduler_env(libfaketime, redis_url, database_url, "2026-11-24 22:00:40")  # 19:00:40 in Fortaleza
+
+    assert run_scheduler_through_two_ticks(env, redis_url, log) == [], log.read_text()
+
+
+def test_with_todays_run_in_the_database_it_enqueues_no_follow_up(libfaketime, redis_url, database_url,
+                                                                  tmp_path):
+    from filas.db.models import ExecucaoPeriodica
+    from filas.db.session import session_scope
+
+    with session_scope(database_url) as session:  # a worker ran today's follow-up before the outage
+        session.add(ExecucaoPeriodica(actor="campaigns.follow_up", referencia=date(2026, 11, 24), job_id="earlier"))
+    log = tmp_path / "scheduler.log"
+    env = scheduler_env(libfaketime, redis_url, database_url, "2026-11-24 13:30:40")
+
+    assert run_scheduler_through_two_ticks(env, redis_url, log) == [], log.read_text()

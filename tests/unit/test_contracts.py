@@ -64,12 +64,14 @@ def test_a_message_with_arguments_outside_the_contract_is_refused():
 def test_the_scheduler_sends_only_declared_actors_on_their_declared_queues():
     from dramatiq.brokers.stub import StubBroker
 
+    from filas_scheduler.leader_tasks import LeaderTask
     from filas_scheduler.schedules import register
 
-    periodic_actors = register(StubBroker())
-    assert {actor.actor_name for actor in periodic_actors} == {"campaigns.follow_up", "maintenance.cleanup",
-                                                               "maintenance.reconcile"}
-    for actor in periodic_actors:
+    entries = register(StubBroker())
+    sent = [entry for entry in entries if not isinstance(entry, LeaderTask)]
+    assert {actor.actor_name for actor in sent} == {"campaigns.follow_up", "maintenance.cleanup"}
+    assert [entry.actor_name for entry in entries if isinstance(entry, LeaderTask)] == ["maintenance.reconcile"]
+    for actor in sent:
         contract = contracts.BY_NAME[actor.actor_name]
         assert actor.queue_name == contract.queue
         assert contract.arguments.model_fields == {}

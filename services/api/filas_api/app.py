@@ -6,6 +6,7 @@ from filas.logs import configure_logging
 from filas.settings import Settings, get_settings
 from filas_api import campaigns, docs, health, metrics, portal, tasks, webhooks
 from filas_api.auth import accepted_tokens, register_auth
+from filas_api.converters import register_converters
 from filas_api.errors import register_error_handlers
 
 
@@ -17,9 +18,11 @@ def create_app(settings: Settings | None = None) -> Flask:
         API_TOKENS=accepted_tokens(settings.api_tokens.get_secret_value()),
         PUBLIC_URL=settings.public_url,
         WEBHOOK_TOKEN=settings.webhook_token.get_secret_value(),
+        MAX_CONTENT_LENGTH=settings.api_max_body_bytes,  # a larger body is a 413 (errors.py)
     )
     app.json.ensure_ascii = False
     app.json.sort_keys = False
+    register_converters(app.url_map)  # before the blueprints: their rules use the converters
     for blueprint in (health.bp, metrics.bp, docs.bp, portal.bp, campaigns.bp, tasks.bp, webhooks.bp):
         app.register_blueprint(blueprint)
     register_auth(app)

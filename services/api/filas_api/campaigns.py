@@ -4,14 +4,12 @@ from flask import Blueprint, jsonify
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from filas import contracts
-from filas.broker import get_job_store
+from filas import contracts, lifecycle
 from filas.db.models import (
     Campanha,
     CampanhaStatus,
     Contato,
     Mensagem,
-    OptOut,
     WhatsappStatus,
 )
 from filas.db.session import session_scope
@@ -21,6 +19,7 @@ from filas.jobs import JobStatus
 from filas_api.envelope import ok
 from filas_api.errors import ApiError
 from filas_api.links import absolute_url
+from filas_api.optouts import record_opt_out
 from filas_api.schemas import CampaignCreate, OptOutIn
 from filas_api.validation import parse_body
 
@@ -45,18 +44,18 @@ def create_campaign():
     return jsonify(ok(campanha=view)), 201
 
 
-@bp.get("/campanhas/<int:campanha_id>")
+@bp.get("/campanhas/<db_id:campanha_id>")
 def get_campaign(campanha_id: int):
     with session_scope() as session:
         return jsonify(ok(campanha=campaign_view(session, _load(session, campanha_id))))
 
 
-@bp.post("/campanhas/<int:campanha_id>/validar")
+@bp.post("/campanhas/<db_id:campanha_id>/validar")
 def start_validation(campanha_id: int):
     return _start(campanha_id, contracts.VALIDATE_NUMBERS, CampanhaStatus.VALIDANDO)
 
 
-@bp.post("/campanhas/<int:campanha_id>/enviar")
+@bp.post("/campanhas/<db_id:campanha_id>/enviar")
 def start_sending(campanha_id: int):
     return _start(campanha_id, contracts.SEND_CAMPAIGN, CampanhaStatus.ENVIANDO)
 
@@ -65,8 +64,7 @@ def start_sending(campanha_id: int):
 def add_opt_out():
     body = parse_body(OptOutIn)
     with session_scope() as session:
-        if session.get(OptOut, body.telefone) is None:
-            session.add(OptOut(telefone=body.telefone, motivo=body.motivo))
+        record_opt_out(session, body.telefone, body.motivo)  # an upsert: concurrent repeats are no error
     return jsonify(ok(telefone=body.telefone)), 201
 
 
@@ -82,6 +80,7 @@ def _start(campanha_id: int, contract: contracts.ActorContract, busy_status: str
             campanha.validacao_job_id = message.message_id
         else:
             campanha.envio_job_id = message.message_id
+        lifecycle.queue(campanha, message.message_id)
     try:
         send(message)
     except InfrastructureUnavailable:
@@ -91,12 +90,10 @@ def _start(campanha_id: int, contract: contracts.ActorContract, busy_status: str
 
 
 def _refuse_if_busy(campanha: Campanha) -> None:
-    if campanha.status not in BUSY_STATUSES:
-        return
-    running = campanha.validacao_job_id if campanha.status == CampanhaStatus.VALIDANDO else campanha.envio_job_id
-    job = get_job_store().get(running) if running else None
-    if job is None or job.status not in JobStatus.FINAL:
-        raise ApiError(409, f"a campanha já está em andamento ({campanha.status})", task_id=running)
+    """One task at a time per campaign: its row says whether the current one has ended."""
+    ended = campanha.job_status is not None and JobStatus(campanha.job_status).is_final
+    if campanha.status in BUSY_STATUSES and not ended:
+        raise ApiError(409, f"a campanha já está em andamento ({campanha.status})", task_id=campanha.job_id)
 
 
 def _load(session: Session, campanha_id: int, for_update: bool = False) -> Campanha:
@@ -133,16 +130,3 @@ def campaign_view(session: Session, campanha: Campanha) -> dict:
         "validacao_task_id": campanha.validacao_job_id,
         "envio_task_id": campanha.envio_job_id,
     }
-
-
-def mark_cancelled(session: Session, job_id: str) -> None:
-    """A waiting validation or send was cancelled before it started: the campaign goes back."""
-    campanha = session.scalars(
-        select(Campanha).where((Campanha.validacao_job_id == job_id) | (Campanha.envio_job_id == job_id))
-    ).first()
-    if campanha is None:
-        return
-    if campanha.status == CampanhaStatus.VALIDANDO and campanha.validacao_job_id == job_id:
-        campanha.status = CampanhaStatus.RASCUNHO
-    elif campanha.status == CampanhaStatus.ENVIANDO and campanha.envio_job_id == job_id:
-        campanha.status = CampanhaStatus.VALIDADA

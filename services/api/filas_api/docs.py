@@ -11,8 +11,10 @@ from typing import Any
 
 from flask import Blueprint, jsonify
 from pydantic import BaseModel
+from werkzeug.routing import BaseConverter
 
-from filas_api.schemas import BookingRequest, CampaignCreate, OptOutIn
+from filas_api.converters import DbIdConverter, MessageIdConverter
+from filas_api.schemas import BookingRequest, CampaignCreate, EvolutionEvent, OptOutIn
 
 bp = Blueprint("docs", __name__)
 
@@ -30,23 +32,30 @@ def _body(model: type[BaseModel]) -> dict[str, Any]:
     return {"required": True, "content": {"application/json": {"schema": ref}}}
 
 
-def _path_param(name: str, type_: str = "string") -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": type_}}
+def _path_param(name: str, converter: type[BaseConverter]) -> dict[str, Any]:
+    """Described by the URL converter the route uses (converters.py): what it refuses is a 404."""
+    return {"name": name, "in": "path", "required": True, "schema": dict(converter.openapi_schema)}
 
 
 def _operation(summary: str, responses: dict[str, Any], body=None, params=(), public=False) -> dict[str, Any]:
-    operation: dict[str, Any] = {"summary": summary, "responses": responses}
+    operation: dict[str, Any] = {"summary": summary, "responses": dict(responses)}
     if body is not None:
         operation["requestBody"] = _body(body)
+        operation["responses"].update(BAD_INPUT)
+        operation["responses"].update(TOO_LARGE)
     if params:
         operation["parameters"] = list(params)
     if public:
         operation["security"] = []
+    else:
+        operation["responses"].update(UNAUTHORIZED)
     return operation
 
 
 BAD_INPUT = {"400": _reply("Corpo inválido: `erros` diz qual campo e por quê")}
-NOT_FOUND = {"404": _reply("Id desconhecido")}
+TOO_LARGE = {"413": _reply("Corpo maior que o limite (FILAS_API_MAX_BODY_BYTES)")}
+UNAUTHORIZED = {"401": _reply("Sem o cabeçalho Authorization: Bearer <token>, ou token inválido")}
+NOT_FOUND = {"404": _reply("Id desconhecido (ou fora do formato: inteiro 1..2147483647, uuid)")}
 CONFLICT = {"409": _reply("Conflito com o estado atual (ex.: lote já agendado)")}
 UNAVAILABLE = {"503": _reply("Redis ou banco de dados indisponível")}
 ACCEPTED_BOOKING = {
@@ -56,8 +65,10 @@ ACCEPTED_BOOKING = {
 
 PATHS: dict[str, dict[str, Any]] = {
     "/healthz": {"get": _operation("Liveness", {"200": _reply("Vivo")}, public=True)},
-    "/readyz": {"get": _operation("Readiness: Redis and database answer",
-                                  {"200": _reply("Pronto"), **UNAVAILABLE}, public=True)},
+    "/readyz": {"get": _operation("Readiness: the database answers (Redis is reported, not required)",
+                                  {"200": _reply("Pronto", {"status": {"type": "string", "enum": ["ok", "degraded"]},
+                                                            "checks": {"type": "object"}}),
+                                   "503": _reply("Banco de dados indisponível")}, public=True)},
     "/metrics": {"get": _operation("Prometheus metrics", {"200": {"description": "text exposition"}},
                                    public=True)},
     "/openapi.json": {"get": _operation("This document", {"200": _reply("OpenAPI 3")}, public=True)},
@@ -73,52 +84,59 @@ PATHS: dict[str, dict[str, Any]] = {
             "status": {"type": "string", "enum": ["queued", "started", "finished", "failed"]},
             "estado": {"type": "string"}, "criado_em": {"type": "string"}, "iniciado_em": {"type": "string"},
             "finalizado_em": {"type": "string"}, "resultado": {"type": "object"},
-            "integracao": {"type": "object"}}), **NOT_FOUND}, params=[_path_param("job_id")])},
+            "integracao": {"type": "object"}}), **NOT_FOUND, **UNAVAILABLE},
+            params=[_path_param("job_id", MessageIdConverter)])},
     "/portal/api/reprocessar-integracao/{integracao_id}": {
-        "post": _operation("Retry a failed integration", {**ACCEPTED_BOOKING, **NOT_FOUND, **CONFLICT},
-                           params=[_path_param("integracao_id", "integer")])},
+        "post": _operation("Retry a failed integration", {**ACCEPTED_BOOKING, **NOT_FOUND, **CONFLICT, **UNAVAILABLE},
+                           params=[_path_param("integracao_id", DbIdConverter)])},
     "/portal/api/status-filas": {
         "get": _operation("Queues overview", {"200": _reply("Per queue counts", {
-            **PORTAL_REPLY, "filas": {"type": "object"}})})},
+            **PORTAL_REPLY, "filas": {"type": "object"}}), **UNAVAILABLE})},
     "/api/campanhas": {
-        "post": _operation("Create a campaign with its contacts", {"201": _reply("Criada"), **BAD_INPUT},
+        "post": _operation("Create a campaign with its contacts", {"201": _reply("Criada"), **UNAVAILABLE},
                            body=CampaignCreate)},
     "/api/campanhas/{campanha_id}": {
-        "get": _operation("A campaign and its counts", {"200": _reply("Campanha"), **NOT_FOUND},
-                          params=[_path_param("campanha_id", "integer")])},
+        "get": _operation("A campaign and its counts", {"200": _reply("Campanha"), **NOT_FOUND, **UNAVAILABLE},
+                          params=[_path_param("campanha_id", DbIdConverter)])},
     "/api/campanhas/{campanha_id}/validar": {
         "post": _operation("Start validating the numbers", {"202": _reply("Enfileirada", TASK_REPLY),
-                                                            **NOT_FOUND, **CONFLICT},
-                           params=[_path_param("campanha_id", "integer")])},
+                                                            **NOT_FOUND, **CONFLICT, **UNAVAILABLE},
+                           params=[_path_param("campanha_id", DbIdConverter)])},
     "/api/campanhas/{campanha_id}/enviar": {
-        "post": _operation("Start sending", {"202": _reply("Enfileirada", TASK_REPLY), **NOT_FOUND, **CONFLICT},
-                           params=[_path_param("campanha_id", "integer")])},
-    "/api/optouts": {"post": _operation("Record an opt-out", {"201": _reply("Registrado"), **BAD_INPUT},
-                                        body=OptOutIn)},
+        "post": _operation("Start sending", {"202": _reply("Enfileirada", TASK_REPLY), **NOT_FOUND, **CONFLICT,
+                                             **UNAVAILABLE},
+                           params=[_path_param("campanha_id", DbIdConverter)])},
+    "/api/optouts": {"post": _operation("Record an opt-out (recording it again is no error)",
+                                        {"201": _reply("Registrado"), **UNAVAILABLE}, body=OptOutIn)},
     "/api/webhooks/evolution": {
-        "post": _operation("Evolution API webhook: patient replies and opt-outs",
-                           {"200": _reply("Registrado"), **NOT_FOUND}, public=True,
-                           params=[{"name": "token", "in": "query", "required": True, "schema": {"type": "string"}}])},
+        "post": _operation("Evolution API webhook: patient replies and opt-outs (other events are ignored)",
+                           {"200": _reply("Registrado ou ignorado"), **NOT_FOUND, **UNAVAILABLE}, public=True,
+                           body=EvolutionEvent,
+                           params=[{"name": "token", "in": "query", "required": True, "schema": {"type": "string"},
+                                    "description": "FILAS_WEBHOOK_TOKEN; a wrong one is a 404"}])},
     "/api/task/{task_id}/status": {
-        "get": _operation("Task status with progress", {"200": _reply("Status"), **NOT_FOUND},
-                          params=[_path_param("task_id")])},
+        "get": _operation("Task status with progress", {"200": _reply("Status"), **NOT_FOUND, **UNAVAILABLE},
+                          params=[_path_param("task_id", MessageIdConverter)])},
     "/api/task/{task_id}/cancel": {
         "post": _operation("Cancel a task", {"200": _reply("Cancelada"), "202": _reply("Cancelamento solicitado"),
-                                             **NOT_FOUND, **CONFLICT}, params=[_path_param("task_id")])},
+                                             **NOT_FOUND, **CONFLICT, **UNAVAILABLE},
+                           params=[_path_param("task_id", MessageIdConverter)])},
 }
 
 
 @lru_cache(maxsize=1)
 def openapi_document() -> dict[str, Any]:
     schemas: dict[str, Any] = {}
-    for model in (BookingRequest, CampaignCreate, OptOutIn):
+    for model in (BookingRequest, CampaignCreate, OptOutIn, EvolutionEvent):
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
     return {
         "openapi": "3.1.0",
         "info": {"title": "Filas API", "version": "1.0.0",
-                 "description": "Background jobs: supplier-portal bookings and WhatsApp campaigns."},
+                 "description": "Background jobs: supplier-portal bookings and WhatsApp campaigns.\n\n"
+                                "A string in a request body cannot hold a NUL character (\\u0000) or a lone "
+                                "surrogate (\\ud800-\\udfff): it is refused with 400 naming the field."},
         "paths": PATHS,
         "components": {
             "schemas": schemas,

@@ -4,11 +4,11 @@ is a bug → 500 without internals (the traceback goes to the log)."""
 import logging
 
 import redis
-from flask import Flask, jsonify
+from flask import Flask, current_app, jsonify, request
 from pydantic import ValidationError
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from filas.errors import InfrastructureUnavailable
 from filas_api.envelope import error
@@ -28,9 +28,29 @@ class ApiError(Exception):
 
 def describe_validation_error(exc: ValidationError) -> list[dict[str, str]]:
     return [
-        {"campo": ".".join(str(part) for part in item["loc"]) or "(corpo)", "erro": item["msg"]}
+        {"campo": printable(".".join(str(part) for part in item["loc"])) or "(corpo)", "erro": printable(item["msg"])}
         for item in exc.errors(include_url=False)
     ]
+
+
+def printable(text: str) -> str:
+    """Text from the request (a field name) made safe to send back: a lone surrogate cannot be encoded
+    as UTF-8, so it is shown escaped (\\ud800) instead of breaking the response."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _for_the_log(exc: Exception) -> str:
+    """The error and, for the database, its statement, without the bound parameters (personal data)."""
+    if isinstance(exc, DBAPIError):
+        text = f"{type(exc).__name__} ({type(exc.orig).__name__}: {exc.orig})"
+        return f"{text} [SQL: {exc.statement}]" if exc.statement else text
+    return f"{type(exc).__name__}: {exc}"
+
+
+def is_outage(exc: DBAPIError) -> bool:
+    """The database is unreachable, stuck or went away (statement timeout, lost connection), as opposed
+    to a statement it refused (a bug)."""
+    return isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -46,15 +66,30 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(InfrastructureUnavailable)
     @app.errorhandler(redis.RedisError)
-    @app.errorhandler(OperationalError)
     @app.errorhandler(PoolTimeout)
     def unavailable(exc: Exception):
-        logger.warning("infrastructure unavailable: %s", type(exc).__name__)
+        # The log keeps what the response must not show (hosts, users, SQL).
+        logger.warning("infrastructure unavailable: %s", _for_the_log(exc))
         return jsonify(error("serviço temporariamente indisponível (Redis ou banco de dados); tente novamente")), 503
+
+    @app.errorhandler(DBAPIError)
+    def database_error(exc: DBAPIError):
+        if is_outage(exc):
+            return unavailable(exc)
+        return unexpected(exc)
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(exc: RequestEntityTooLarge):
+        limit = current_app.config["MAX_CONTENT_LENGTH"]
+        return jsonify(error(f"o corpo da requisição passa do limite de {limit} bytes")), 413
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
-        return jsonify(error(exc.description or exc.name)), exc.code
+        message = exc.description or exc.name
+        if request.blueprint is None and request.path.startswith("/portal/"):
+            # No route matched (e.g. an id out of range), so no blueprint chose the dialect: the path does.
+            return jsonify({"success": False, "message": message}), exc.code
+        return jsonify(error(message)), exc.code
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

@@ -1,17 +1,25 @@
-"""Job status as the front end reads it: from Redis job state while it is retained, then from the
-domain row that carries the job id."""
+"""Job status as the front end reads it: the row in PostgreSQL is the truth about a job, the Redis job
+state its fast view (timestamps, progress, result) while retained.
 
+Which one answers: a row that says the job ended wins (a final state is final); otherwise the Redis view
+while it exists; otherwise the row. Neither can leave a final state, so a status never flips back.
+If Redis does not answer, status comes from the row alone.
+"""
+
+import logging
 from datetime import datetime
 from typing import Any
 
+import redis
 from sqlalchemy import or_, select
 
 from filas import contracts
-from filas.broker import get_job_store, get_redis
-from filas.db.models import Campanha, CampanhaStatus, IntegracaoStatus, PortalIntegracao
+from filas.broker import get_job_store
+from filas.db.models import Campanha, CampanhaStatus, IntegracaoStatus, JobLifecycle, PortalIntegracao
 from filas.db.session import session_scope
 from filas.jobs import Job, JobStatus
-from filas.queue_depth import queue_depths
+
+logger = logging.getLogger(__name__)
 
 # The portal contract knows four states; finer ones are kept in `estado`.
 PORTAL_STATUS = {
@@ -23,6 +31,7 @@ PORTAL_STATUS = {
     JobStatus.CANCELLED: "failed",
 }
 
+# Rows written before the lifecycle columns existed.
 INTEGRATION_TO_JOB = {
     IntegracaoStatus.PENDENTE: JobStatus.QUEUED,
     IntegracaoStatus.PROCESSANDO: JobStatus.STARTED,
@@ -31,41 +40,74 @@ INTEGRATION_TO_JOB = {
     IntegracaoStatus.CANCELADO: JobStatus.CANCELLED,
 }
 
+# A campaign's earlier task (no longer its current job) ended; the campaign says how far it got.
+PAST_CAMPAIGN_TASK = {
+    CampanhaStatus.CANCELADA: JobStatus.CANCELLED,
+    CampanhaStatus.ERRO: JobStatus.FAILED,
+}
+
 
 def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+def job_view(job_id: str) -> Job | None:
+    """The Redis view of a job, or None if it is gone or Redis does not answer."""
+    try:
+        return get_job_store().get(job_id)
+    except redis.RedisError:
+        logger.warning("Redis unavailable: status of job %s read from its row", job_id)
+        return None
+
+
+def row_status(row: JobLifecycle, fallback: JobStatus) -> JobStatus:
+    return JobStatus(row.job_status) if row.job_status else fallback
+
+
+def current_status(job: Job | None, row: JobLifecycle | None, fallback: JobStatus) -> JobStatus:
+    truth = row_status(row, fallback) if row is not None else None
+    if truth is not None and (truth.is_final or job is None):
+        return truth
+    return job.status
+
+
+# --- portal bookings ------------------------------------------------------------------------------
+
 def booking_job_view(job_id: str) -> dict[str, Any] | None:
-    job = get_job_store().get(job_id)
+    job = job_view(job_id)
     with session_scope() as session:
         integracao = session.scalars(select(PortalIntegracao).where(PortalIntegracao.job_id == job_id)).first()
     if job is None and integracao is None:
         return None
     if job is not None and job.actor != contracts.SCHEDULE_BOOKING.name:
-        return None
-    state = job.status if job else INTEGRATION_TO_JOB[integracao.status]
+        if integracao is None:
+            return None  # another kind of job
+        job = None  # a view that lost its actor (Redis emptied while the job ran): the row answers
+    fallback = INTEGRATION_TO_JOB[integracao.status] if integracao is not None else JobStatus.QUEUED
+    state = current_status(job, integracao, fallback)
     return {
         "job_id": job_id,
         "status": PORTAL_STATUS[state],
         "estado": state,
-        "criado_em": iso(job.created_at if job else integracao.criado_em),
-        "iniciado_em": iso(job.started_at) if job else None,
-        "finalizado_em": iso(job.finished_at if job else integracao.finalizado_em),
-        "tentativas": job.retries if job else None,
+        "criado_em": iso(_first(job and job.created_at, integracao and integracao.job_queued_at,
+                                integracao and integracao.criado_em)),
+        "iniciado_em": iso(_first(job and job.started_at, integracao and integracao.job_started_at)),
+        "finalizado_em": iso(_first(integracao and integracao.job_finished_at, job and job.finished_at))
+        if state.is_final else None,
+        "tentativas": _retries(job, integracao),
         "resultado": _booking_result(state, job, integracao),
         "integracao": _integration_view(integracao),
     }
 
 
-def _booking_result(state: str, job: Job | None, integracao: PortalIntegracao | None) -> dict[str, Any] | None:
-    if state not in JobStatus.FINAL:
+def _booking_result(state: JobStatus, job: Job | None, integracao: PortalIntegracao | None) -> dict[str, Any] | None:
+    if not state.is_final:
         return None
     if state == JobStatus.FINISHED:
-        protocolo = (job.result or {}).get("protocolo") if job else None
-        protocolo = protocolo or (integracao.protocolo if integracao else None)
+        protocolo = _first(integracao and integracao.protocolo, job and (job.result or {}).get("protocolo"))
         return {"success": True, "protocolo": protocolo, "message": "Agendamento realizado"}
-    message = (job.error if job else None) or (integracao.mensagem if integracao else None) or state
+    message = _first(integracao and integracao.job_error, integracao and integracao.mensagem,
+                     job and job.error) or str(state)
     return {"success": False, "protocolo": None, "message": message}
 
 
@@ -81,27 +123,43 @@ def _integration_view(integracao: PortalIntegracao | None) -> dict[str, Any] | N
     }
 
 
+# --- tasks (campaigns and periodic jobs) ------------------------------------------------------------
+
 def task_view(job_id: str) -> dict[str, Any] | None:
-    job = get_job_store().get(job_id)
-    if job is not None:
-        return _task_from_job(job)
-    return _task_from_campaign(job_id)
-
-
-def _task_from_job(job: Job) -> dict[str, Any]:
+    job = job_view(job_id)
+    with session_scope() as session:
+        campanha = session.scalars(select(Campanha).where(or_(
+            Campanha.job_id == job_id, Campanha.validacao_job_id == job_id, Campanha.envio_job_id == job_id,
+        ))).first()
+    if job is None and campanha is None:
+        return None
+    row = campanha if campanha is not None and campanha.job_id == job_id else None
+    if campanha is not None and row is None:  # an earlier task of this campaign: it ended
+        state = job.status if job is not None else PAST_CAMPAIGN_TASK.get(campanha.status, JobStatus.FINISHED)
+    else:
+        state = current_status(job, row, JobStatus.QUEUED)
     return {
-        "task_id": job.id,
-        "tipo": job.actor,
-        "status": job.status,
-        "criado_em": iso(job.created_at),
-        "iniciado_em": iso(job.started_at),
-        "finalizado_em": iso(job.finished_at),
-        "progresso": _progress(job.progress_done, job.progress_total),
-        "resultado": job.result,
-        "erro": job.error,
-        "tentativas": job.retries,
-        "cancelamento_solicitado": job.cancel_requested and job.status not in JobStatus.FINAL,
+        "task_id": job_id,
+        "tipo": job.actor if job else _campaign_task_kind(campanha, job_id),
+        "status": state,
+        "criado_em": iso(_first(job and job.created_at, row and row.job_queued_at)),
+        "iniciado_em": iso(_first(job and job.started_at, row and row.job_started_at)),
+        "finalizado_em": iso(_first(row and row.job_finished_at, job and job.finished_at)) if state.is_final else None,
+        "progresso": _progress(job.progress_done, job.progress_total) if job else None,
+        "resultado": job.result if job and job.result is not None else _campaign_result(campanha),
+        "erro": _first(row and row.job_error, job and job.error) if state != JobStatus.FINISHED else None,
+        "tentativas": _retries(job, row),
+        "cancelamento_solicitado": bool((job and job.cancel_requested) or (row and row.job_cancel_requested))
+        and not state.is_final,
     }
+
+
+def _campaign_task_kind(campanha: Campanha, job_id: str) -> str:
+    return contracts.VALIDATE_NUMBERS.name if campanha.validacao_job_id == job_id else contracts.SEND_CAMPAIGN.name
+
+
+def _campaign_result(campanha: Campanha | None) -> dict[str, Any] | None:
+    return {"campanha_id": campanha.id, "campanha_status": campanha.status} if campanha is not None else None
 
 
 def _progress(done: int | None, total: int | None) -> dict[str, Any] | None:
@@ -111,61 +169,13 @@ def _progress(done: int | None, total: int | None) -> dict[str, Any] | None:
     return {"feitos": done or 0, "total": total, "percentual": percent}
 
 
-CAMPAIGN_TO_JOB = {
-    CampanhaStatus.VALIDANDO: JobStatus.STARTED,
-    CampanhaStatus.ENVIANDO: JobStatus.STARTED,
-    CampanhaStatus.VALIDADA: JobStatus.FINISHED,
-    CampanhaStatus.ENVIADA: JobStatus.FINISHED,
-    CampanhaStatus.CANCELADA: JobStatus.CANCELLED,
-    CampanhaStatus.ERRO: JobStatus.FAILED,
-}
+def _retries(job: Job | None, row: JobLifecycle | None) -> int | None:
+    if job is not None:
+        return job.retries
+    if row is not None:
+        return max(row.job_attempts - 1, 0)
+    return None
 
 
-def _task_from_campaign(job_id: str) -> dict[str, Any] | None:
-    """After retention: what the campaign row still says about the job that last touched it."""
-    with session_scope() as session:
-        campanha = session.scalars(
-            select(Campanha).where(or_(Campanha.validacao_job_id == job_id, Campanha.envio_job_id == job_id))
-        ).first()
-    if campanha is None:
-        return None
-    tipo = contracts.VALIDATE_NUMBERS.name if campanha.validacao_job_id == job_id else contracts.SEND_CAMPAIGN.name
-    return {
-        "task_id": job_id,
-        "tipo": tipo,
-        "status": CAMPAIGN_TO_JOB.get(campanha.status, JobStatus.QUEUED),
-        "criado_em": None,
-        "iniciado_em": None,
-        "finalizado_em": None,
-        "progresso": None,
-        "resultado": {"campanha_id": campanha.id, "campanha_status": campanha.status},
-        "erro": None,
-        "tentativas": None,
-        "cancelamento_solicitado": False,
-    }
-
-
-RECENT_JOBS_LISTED = 20
-RECENT_JOBS_COUNTED = 1000
-
-
-def queue_overview() -> dict[str, dict[str, Any]]:
-    """Per queue: counts over the retention window from job state, plus Redis's own depths."""
-    store = get_job_store()
-    depths = queue_depths(get_redis(), contracts.QUEUES)
-    overview = {}
-    for queue in contracts.QUEUES:
-        jobs = store.recent(queue, RECENT_JOBS_COUNTED)
-        overview[queue] = {
-            "pendentes": sum(job.status in JobStatus.WAITING for job in jobs),
-            "em_execucao": sum(job.status == JobStatus.STARTED for job in jobs),
-            "concluidos": sum(job.status == JobStatus.FINISHED for job in jobs),
-            "falhados": sum(job.status == JobStatus.FAILED for job in jobs),
-            "cancelados": sum(job.status == JobStatus.CANCELLED for job in jobs),
-            "redis": depths[queue],
-            "jobs": [
-                {"job_id": job.id, "tipo": job.actor, "status": job.status, "criado_em": iso(job.created_at)}
-                for job in jobs[:RECENT_JOBS_LISTED]
-            ],
-        }
-    return overview
+def _first(*values):
+    return next((value for value in values if value), None)

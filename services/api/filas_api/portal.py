@@ -5,16 +5,16 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from filas import contracts
-from filas.clock import utcnow
-from filas.db.models import IntegracaoStatus, PortalIntegracao
+from filas import contracts, lifecycle
+from filas.db.models import LOAD_BLOCKING_STATUSES, IntegracaoStatus, PortalIntegracao
 from filas.db.session import session_scope
 from filas.enqueue import send
 from filas.errors import InfrastructureUnavailable
 from filas_api.envelope import PORTAL_BLUEPRINT, ok
 from filas_api.errors import ApiError
-from filas_api.job_views import booking_job_view, queue_overview
+from filas_api.job_views import booking_job_view
 from filas_api.links import absolute_url
+from filas_api.queue_views import queue_overview
 from filas_api.schemas import BookingRequest
 from filas_api.validation import parse_body
 
@@ -36,7 +36,7 @@ def request_booking_legacy():
     return _accepted(integracao, message, "Agendamento enfileirado; acompanhe pelo status_url")
 
 
-@bp.get("/status-job/<job_id>")
+@bp.get("/status-job/<message_id:job_id>")
 def job_status(job_id: str):
     view = booking_job_view(job_id)
     if view is None:
@@ -44,7 +44,7 @@ def job_status(job_id: str):
     return jsonify(ok(**view))
 
 
-@bp.post("/reprocessar-integracao/<int:integracao_id>")
+@bp.post("/reprocessar-integracao/<db_id:integracao_id>")
 def reprocess(integracao_id: int):
     with session_scope() as session:
         integracao = session.get(PortalIntegracao, integracao_id, with_for_update=True)
@@ -54,9 +54,9 @@ def reprocess(integracao_id: int):
         integracao.status = IntegracaoStatus.PENDENTE
         integracao.mensagem = None
         integracao.protocolo = None
-        integracao.finalizado_em = None
+        integracao.submetido_em = None
         message = contracts.SCHEDULE_BOOKING.message(integracao_id=integracao.id)
-        integracao.job_id = message.message_id
+        lifecycle.queue(integracao, message.message_id)
         _commit_or_conflict(session, integracao)
     return _accepted(integracao, message, "Integração reenfileirada")
 
@@ -71,9 +71,16 @@ def _create_integration(body: BookingRequest):
         _refuse_if_load_is_taken(session, body.lote_id)
         integracao = PortalIntegracao(**body.model_dump(), status=IntegracaoStatus.PENDENTE)
         session.add(integracao)
-        session.flush()
+        try:
+            session.flush()
+        except IntegrityError:
+            # Another request for this load inserted between our check and our insert (the partial unique
+            # index waited for it to commit): the same 409 as the check, with the winner's ids.
+            session.rollback()
+            _refuse_if_load_is_taken(session, body.lote_id)
+            raise ApiError(409, f"o lote {body.lote_id} já tem um agendamento ativo ou concluído") from None
         message = contracts.SCHEDULE_BOOKING.message(integracao_id=integracao.id)
-        integracao.job_id = message.message_id
+        lifecycle.queue(integracao, message.message_id)
         _commit_or_conflict(session, integracao)
     return integracao, message
 
@@ -83,7 +90,7 @@ def _refuse_if_load_is_taken(session: Session, lote_id: str) -> None:
         select(PortalIntegracao).where(
             PortalIntegracao.portal == "atacadao",
             PortalIntegracao.lote_id == lote_id,
-            PortalIntegracao.status.in_(IntegracaoStatus.BLOCKING),
+            PortalIntegracao.status.in_(LOAD_BLOCKING_STATUSES),
         )
     ).first()
     if existing is not None:
@@ -93,7 +100,7 @@ def _refuse_if_load_is_taken(session: Session, lote_id: str) -> None:
 def _refuse_if_not_reprocessable(integracao: PortalIntegracao) -> None:
     if integracao.status == IntegracaoStatus.AGENDADO:
         raise ApiError(409, f"integração já agendada (protocolo {integracao.protocolo})", integracao_id=integracao.id)
-    if integracao.status in IntegracaoStatus.BLOCKING:
+    if integracao.status in LOAD_BLOCKING_STATUSES:
         raise ApiError(409, "integração já está na fila ou em execução", integracao_id=integracao.id,
                        job_id=integracao.job_id)
 
@@ -131,12 +138,3 @@ def _accepted(integracao: PortalIntegracao, message, text: str):
         status_url=absolute_url("portal.job_status", job_id=message.message_id),
     )
     return jsonify(body), 202
-
-
-def mark_cancelled(session: Session, job_id: str) -> None:
-    """Called when a waiting booking job is cancelled: the load becomes free again."""
-    integracao = session.scalars(select(PortalIntegracao).where(PortalIntegracao.job_id == job_id)).first()
-    if integracao is not None and integracao.status == IntegracaoStatus.PENDENTE:
-        integracao.status = IntegracaoStatus.CANCELADO
-        integracao.mensagem = "cancelado pelo usuário"
-        integracao.finalizado_em = utcnow()

@@ -4,14 +4,17 @@ import logging
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, time
+from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from dramatiq.middleware import CurrentMessage
+
 from filas import contracts
-from filas.db.models import CampanhaStatus, MensagemTipo, WhatsappStatus
-from filas.errors import JobCancelled, PermanentJobError
-from filas.runtime import current_job_id, is_last_attempt, report_progress, stop_if_cancelled
+from filas.clock import utcnow
+from filas.db.models import MensagemTipo, WhatsappStatus
+from filas.errors import PermanentJobError
+from filas.runtime import current_job_id, report_progress, stop_if_cancelled
 from filas.settings import get_settings
 from filas_campaigns import records
 from filas_campaigns.gateways import GatewayPermanentError, gateway_from_settings
@@ -23,13 +26,11 @@ VALIDATION_CHUNK = 100
 
 
 def validate_numbers(campanha_id: int) -> dict[str, Any]:
-    campanha = records.load_campaign(campanha_id)
-    if not _is_current(campanha, CampanhaStatus.VALIDANDO, "validacao_job_id"):
-        return {"ignorado": True}
+    """The worker's RowLifecycleMiddleware claimed the campaign for this job and closes it afterwards."""
     total = records.count_contacts(campanha_id)
     pending = records.contacts_to_validate(campanha_id)
     done = total - len(pending)
-    with _campaign_step(campanha_id, contracts.VALIDATE_NUMBERS, on_cancel=CampanhaStatus.RASCUNHO):
+    with _gateway_errors_are_permanent():
         gateway = gateway_from_settings(get_settings())
         try:
             for start in range(0, len(pending), VALIDATION_CHUNK):
@@ -41,7 +42,6 @@ def validate_numbers(campanha_id: int) -> dict[str, Any]:
                 report_progress(done, total)
         finally:
             gateway.close()
-    records.set_campaign_status(campanha_id, CampanhaStatus.VALIDADA)
     report_progress(total, total)
     return {
         "campanha_id": campanha_id,
@@ -51,11 +51,10 @@ def validate_numbers(campanha_id: int) -> dict[str, Any]:
 
 
 def send_campaign(campanha_id: int) -> dict[str, Any]:
+    """Each contact is claimed before its send (send_once), so a redelivery skips those already done."""
     campanha = records.load_campaign(campanha_id)
-    if not _is_current(campanha, CampanhaStatus.ENVIANDO, "envio_job_id"):
-        return {"ignorado": True}
     contatos = records.valid_contacts(campanha_id)
-    with _campaign_step(campanha_id, contracts.SEND_CAMPAIGN, on_cancel=CampanhaStatus.CANCELADA):
+    with _gateway_errors_are_permanent():
         gateway = gateway_from_settings(get_settings())
         try:
             for done, contato in enumerate(contatos, start=1):
@@ -64,18 +63,33 @@ def send_campaign(campanha_id: int) -> dict[str, Any]:
                 report_progress(done, len(contatos))
         finally:
             gateway.close()
-    records.set_campaign_status(campanha_id, CampanhaStatus.ENVIADA)
     report_progress(len(contatos), len(contatos))
     return {"campanha_id": campanha_id, **records.count_messages(campanha_id, MensagemTipo.INICIAL)}
 
 
 def follow_up() -> dict[str, Any]:
-    """Follow up, once per local day, with contacts whose first message went out before today."""
+    """Follow up, once per local day, with contacts whose first message went out before that day.
+
+    The day is the one the scheduler sent the message for (its `scheduled_at`; today for a message sent
+    by hand). It runs only on that day and before `follow_up_catch_up_until`, so a follow-up missed at its
+    cron time (scheduler or workers down) still goes out once they are back the same morning, and a
+    message delivered in the evening does nothing. It first claims the day's row in execucoes_periodicas:
+    a second delivery or a second tick the same day finds it taken and does nothing; a retry or
+    redelivery of the claiming job carries on (send_once skips the contacts already done)."""
     settings = get_settings()
-    today_start = datetime.combine(datetime.now(ZoneInfo(settings.schedule_timezone)).date(), time.min,
-                                   tzinfo=ZoneInfo(settings.schedule_timezone))
-    referencia = today_start.date().isoformat()
-    candidates = records.follow_up_candidates(today_start, referencia, settings.follow_up_max)
+    zone = ZoneInfo(settings.schedule_timezone)
+    now = utcnow().astimezone(zone)
+    day = _scheduled_day(zone) or now.date()
+    referencia = day.isoformat()
+    if day != now.date():
+        return _follow_up_not_run(referencia, f"agendado para {referencia}, hoje é {now.date().isoformat()}")
+    if now.time() >= settings.follow_up_catch_up_until:
+        until = settings.follow_up_catch_up_until.strftime("%H:%M")
+        return _follow_up_not_run(referencia, f"passou do horário limite ({until} {settings.schedule_timezone})")
+    if not records.claim_daily_run(contracts.FOLLOW_UP.name, day, current_job_id()):
+        return _follow_up_not_run(referencia, "já executado hoje", logging.INFO)
+    day_start = datetime.combine(day, time.min, tzinfo=zone)
+    candidates = records.follow_up_candidates(day_start, referencia, settings.follow_up_max)
     outcomes: Counter[str] = Counter()
     gateway = gateway_from_settings(settings)
     try:
@@ -85,32 +99,33 @@ def follow_up() -> dict[str, Any]:
             report_progress(done, len(candidates))
     finally:
         gateway.close()
+    records.finish_daily_run(contracts.FOLLOW_UP.name, day, current_job_id())
     return {"referencia": referencia, "contatos": len(candidates), **outcomes}
 
 
-def _is_current(campanha, busy_status: str, job_field: str) -> bool:
-    """A redelivered or superseded message finds its campaign moved on and does nothing."""
-    job_id = current_job_id()
-    if campanha is None:
-        raise PermanentJobError("campanha não existe")
-    current = campanha.status == busy_status and getattr(campanha, job_field) == job_id
-    if not current:
-        logger.info("campaign %s: job %s is not current (status %s)", campanha.id, job_id, campanha.status)
-    return current
+def _scheduled_day(zone: ZoneInfo) -> date | None:
+    """The local day the scheduler sent this message for; None for a message sent by hand."""
+    message = CurrentMessage.get_current_message()
+    scheduled_at = message.options.get("scheduled_at") if message is not None else None
+    if not scheduled_at:
+        return None
+    try:
+        when = datetime.fromisoformat(scheduled_at)
+    except ValueError:
+        logger.warning("follow-up %s: unreadable scheduled_at %r; taken as today", message.message_id, scheduled_at)
+        return None
+    return (when if when.tzinfo else when.replace(tzinfo=zone)).astimezone(zone).date()
+
+
+def _follow_up_not_run(referencia: str, reason: str, level: int = logging.WARNING) -> dict[str, Any]:
+    logger.log(level, "follow-up for %s not run: %s", referencia, reason)
+    return {"referencia": referencia, "ignorado": True, "motivo": reason}
 
 
 @contextmanager
-def _campaign_step(campanha_id: int, contract: contracts.ActorContract, on_cancel: str) -> Iterator[None]:
-    """Leaves the campaign in a state the front end can act on when its job ends without success."""
+def _gateway_errors_are_permanent() -> Iterator[None]:
+    """A gateway that refuses the operation itself (bad key, unknown instance) will refuse it again."""
     try:
         yield
-    except JobCancelled:
-        records.set_campaign_status(campanha_id, on_cancel)
-        raise
     except GatewayPermanentError as error:
-        records.set_campaign_status(campanha_id, CampanhaStatus.ERRO)
         raise PermanentJobError(f"gateway recusou a operação: {error}") from error
-    except Exception:
-        if is_last_attempt(contract):  # a transient failure that will not be retried any more
-            records.set_campaign_status(campanha_id, CampanhaStatus.ERRO)
-        raise

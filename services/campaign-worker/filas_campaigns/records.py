@@ -1,14 +1,18 @@
 """The campaign worker's reads and writes of campaign, contact and message rows."""
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import delete, exists, func, select
+from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from filas.clock import utcnow
 from filas.db.models import (
     Campanha,
+    CampanhaStatus,
     Contato,
+    ExecucaoPeriodica,
     Mensagem,
     MensagemStatus,
     MensagemTipo,
@@ -107,9 +111,17 @@ def count_messages(campanha_id: int, tipo: str, referencia: str = "") -> dict[st
         ).all())
 
 
+# A campaign the user cancelled, that failed, or that never went out gets no follow-up.
+NO_FOLLOW_UP = (CampanhaStatus.CANCELADA, CampanhaStatus.ERRO, CampanhaStatus.RASCUNHO)
+
+
 def follow_up_candidates(sent_before: datetime, referencia: str, max_follow_ups: int) -> list[tuple[Contato, str]]:
     """(contact, follow-up text) for contacts whose first message left before `sent_before`, who have not
-    answered, have not opted out, have no follow-up for `referencia` yet and fewer than the maximum."""
+    answered, have not opted out, have no follow-up for `referencia` yet and fewer than the maximum, in
+    campaigns that were not cancelled, failed or left as drafts.
+
+    `sent_before` is an instant (aware): the column type (filas.db.types.UtcDateTime) compares it in UTC,
+    on SQLite too."""
     first_sent = select(Mensagem.id).where(
         Mensagem.contato_id == Contato.id, Mensagem.tipo == MensagemTipo.INICIAL,
         Mensagem.status == MensagemStatus.ENVIADA, Mensagem.enviado_em < sent_before,
@@ -124,9 +136,46 @@ def follow_up_candidates(sent_before: datetime, referencia: str, max_follow_ups:
     query = (
         select(Contato, Campanha.mensagem_follow_up)
         .join(Campanha, Campanha.id == Contato.campanha_id)
-        .where(Campanha.mensagem_follow_up.is_not(None), Contato.respondeu_em.is_(None),
+        .where(Campanha.mensagem_follow_up.is_not(None), Campanha.status.not_in(NO_FOLLOW_UP),
+               Contato.respondeu_em.is_(None),
                exists(first_sent), ~exists(today), ~exists(opted_out), follow_ups < max_follow_ups)
         .order_by(Contato.id)
     )
     with session_scope() as session:
         return [(contato, text) for contato, text in session.execute(query).all()]
+
+
+def claim_daily_run(actor: str, referencia: date, job_id: str) -> bool:
+    """Take the run of a daily job for the local day `referencia` (INSERT ... ON CONFLICT DO NOTHING).
+
+    True if this job holds it: just claimed, or claimed earlier by this same job and not finished (a retry
+    or a redelivery carries on). False if another job has it, or this one already finished it."""
+    with session_scope() as session:
+        claimed = session.scalar(
+            _insert(session).values(actor=actor, referencia=referencia, job_id=job_id, iniciado_em=utcnow())
+            .on_conflict_do_nothing(index_elements=["actor", "referencia"])
+            .returning(ExecucaoPeriodica.job_id)
+        )
+        if claimed is not None:  # (RETURNING, not rowcount: the ORM session reports -1 for this insert)
+            return True
+        run = session.get(ExecucaoPeriodica, (actor, referencia))
+        return run is not None and run.job_id == job_id and run.finalizado_em is None
+
+
+def finish_daily_run(actor: str, referencia: date, job_id: str) -> None:
+    with session_scope() as session:
+        session.execute(
+            update(ExecucaoPeriodica)
+            .where(ExecucaoPeriodica.actor == actor, ExecucaoPeriodica.referencia == referencia,
+                   ExecucaoPeriodica.job_id == job_id)
+            .values(finalizado_em=utcnow())
+        )
+
+
+def _insert(session: Session) -> postgresql.Insert | sqlite.Insert:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(ExecucaoPeriodica)
+    if dialect == "sqlite":
+        return sqlite.insert(ExecucaoPeriodica)
+    raise RuntimeError(f"no INSERT ... ON CONFLICT for the {dialect} dialect")

@@ -3,7 +3,6 @@
 from filas import contracts
 from filas.broker import add_worker_metrics, setup_broker
 from filas.logs import configure_logging
-from filas.reconcile import reconcile
 from filas.settings import get_settings
 from filas_campaigns import actors, maintenance
 
@@ -14,4 +13,3 @@ validate_numbers_actor = contracts.VALIDATE_NUMBERS.bind(actors.validate_numbers
 send_campaign_actor = contracts.SEND_CAMPAIGN.bind(actors.send_campaign)
 follow_up_actor = contracts.FOLLOW_UP.bind(actors.follow_up)
 cleanup_actor = contracts.CLEANUP.bind(maintenance.cleanup)
-reconcile_actor = contracts.RECONCILE.bind(reconcile)

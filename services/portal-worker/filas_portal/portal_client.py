@@ -22,7 +22,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Response
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from filas.errors import PermanentJobError
+from filas.errors import FilasError, PermanentJobError
 
 StepCallback = Callable[[str, str], None]
 
@@ -70,7 +70,7 @@ class BookingResult:
     already_existed: bool
 
 
-class PortalError(Exception):
+class PortalError(FilasError):
     """Anything that kept a booking from completing. Messages are for people (Portuguese, no secrets)."""
 
 
@@ -104,6 +104,7 @@ class AtacadaoPortal:
         storage_state: dict[str, Any] | None = None,
         on_step: StepCallback | None = None,
         timeout_ms: int = 30000,
+        before_submit: Callable[[], None] | None = None,
     ) -> None:
         self._browser = browser
         self._base_url = base_url.rstrip("/")
@@ -112,6 +113,7 @@ class AtacadaoPortal:
         self._storage_state = storage_state
         self._on_step = on_step
         self._timeout_ms = timeout_ms
+        self._before_submit = before_submit
 
     def book(self, request: BookingRequest) -> BookingResult:
         context: BrowserContext | None = None
@@ -146,6 +148,8 @@ class AtacadaoPortal:
         self._open(page, NEW_BOOKING_PATH)
         self._raise_if_captcha(page, lote)
         self._fill_form(page, request)
+        if self._before_submit is not None:
+            self._before_submit()  # the caller's last word before the portal books: it may still stop here
         protocolo = self._submit_form(page, lote)
         self._step("confirmacao", f"Agendamento confirmado: protocolo {protocolo}.")
         return BookingResult(protocolo=protocolo, already_existed=False)

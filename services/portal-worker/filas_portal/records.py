@@ -17,36 +17,18 @@ def load_integration(integracao_id: int) -> PortalIntegracao | None:
         return session.get(PortalIntegracao, integracao_id)
 
 
-def mark_processing(integracao_id: int) -> None:
-    with session_scope() as session:
-        integracao = session.get(PortalIntegracao, integracao_id, with_for_update=True)
-        integracao.status = IntegracaoStatus.PROCESSANDO
-        integracao.tentativas += 1
-
-
 def mark_booked(integracao_id: int, protocolo: str) -> None:
     with session_scope() as session:
         integracao = session.get(PortalIntegracao, integracao_id, with_for_update=True)
         integracao.status = IntegracaoStatus.AGENDADO
         integracao.protocolo = protocolo
         integracao.mensagem = None
-        integracao.finalizado_em = utcnow()
 
 
-def mark_failed(integracao_id: int, message: str) -> None:
+def mark_submitted(integracao_id: int) -> None:
+    """The form is about to go to the portal: from now on a later delivery looks for this booking first."""
     with session_scope() as session:
-        integracao = session.get(PortalIntegracao, integracao_id, with_for_update=True)
-        integracao.status = IntegracaoStatus.ERRO
-        integracao.mensagem = message
-        integracao.finalizado_em = utcnow()
-
-
-def mark_cancelled(integracao_id: int) -> None:
-    with session_scope() as session:
-        integracao = session.get(PortalIntegracao, integracao_id, with_for_update=True)
-        integracao.status = IntegracaoStatus.CANCELADO
-        integracao.mensagem = "cancelado pelo usuário"
-        integracao.finalizado_em = utcnow()
+        session.get(PortalIntegracao, integracao_id, with_for_update=True).submetido_em = utcnow()
 
 
 def add_log(integracao_id: int, job_id: str, step: str, message: str, level: str = "info") -> None:

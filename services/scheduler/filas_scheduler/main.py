@@ -2,10 +2,14 @@
 
 periodiq reads the clock in the process's local time zone (pendulum's, from TZ), with no
 per-schedule zone: so the zone is set here, before anything reads the clock, rather than left
-to whoever writes the container's environment."""
+to whoever writes the container's environment.
 
+The loop is periodiq's Scheduler, run here rather than through `periodiq.entrypoint()`, because
+its entries include DailyJobs (filas_scheduler.daily), which are not broker actors: it wakes at
+once when this process takes the lead, then at every minute."""
+
+import logging
 import os
-import sys
 import time
 
 from filas.broker import get_redis
@@ -29,8 +33,18 @@ def main() -> None:
     configure_logging(settings.log_level)
     become_leader(get_redis(), settings.scheduler_lock_ttl_seconds)
 
-    sys.argv = ["periodiq", "filas_scheduler.periodic", *sys.argv[1:]]
-    periodiq.entrypoint()
+    from filas_scheduler.periodic import periodic_actors
+
+    periodiq.print_periodic_actors([entry for entry in periodic_actors if not hasattr(entry, "listing")])
+    for entry in periodic_actors:
+        if hasattr(entry, "listing"):  # DailyJob, LeaderTask: not broker actors
+            logging.getLogger("periodiq").info("    %s", entry.listing())
+    scheduler = periodiq.Scheduler(actors=periodic_actors)
+    now = time.time()
+    if now % 60 > 55:  # as periodiq does: a start late in a minute waits for the next one
+        time.sleep(60 - now % 60)
+    scheduler.schedule()
+    scheduler.loop()
 
 
 if __name__ == "__main__":

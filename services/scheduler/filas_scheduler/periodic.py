@@ -1,4 +1,6 @@
-"""The module periodiq loads (`periodiq filas_scheduler.periodic`): registers the schedules on the broker."""
+"""Registers the schedules on the broker; `periodic_actors` are the entries periodiq's Scheduler wakes
+(filas_scheduler.main). Still loadable by `periodiq filas_scheduler.periodic`, which would run only the
+plain cron schedules, not the daily ones."""
 
 from filas.broker import setup_broker
 from filas.logs import configure_logging

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from filas.errors import FilasError
 from filas.phones import mask
 
 
@@ -35,7 +36,7 @@ class SentMessage:
 # default reduce) with their extra attributes.
 
 
-class GatewayError(Exception):
+class GatewayError(FilasError):
     """A gateway call failed."""
 
     def __init__(self, message: str, *, status_code: int | None = None) -> None:

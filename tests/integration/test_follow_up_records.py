@@ -1,0 +1,96 @@
+"""Who gets a follow-up, and the daily run's claim, on PostgreSQL and on the SQLite of `make run`.
+
+SQLite keeps a timestamp as text: stored and compared in UTC (filas.db.types.UtcDateTime), a contact
+whose first message left at 23:30 in Fortaleza (02:30 UTC the next day) is due the next morning."""
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy
+from sqlalchemy import select
+
+from filas.db.migrate import upgrade
+from filas.db.models import Campanha, CampanhaStatus, Contato, Mensagem, MensagemStatus, MensagemTipo, WhatsappStatus
+from filas.db.session import session_scope
+from filas_campaigns import records
+
+FORTALEZA = timezone(timedelta(hours=-3))
+DAY_START = datetime(2026, 11, 24, tzinfo=FORTALEZA)  # 03:00 UTC
+REFERENCIA = "2026-11-24"
+ACTOR = "campaigns.follow_up"
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def database(request: pytest.FixtureRequest, configure, tmp_path) -> Iterator[str]:
+    if request.param == "postgresql":
+        url = request.getfixturevalue("database_url")
+        request.getfixturevalue("clean_database")
+    else:
+        url = f"sqlite:///{tmp_path / 'filas.db'}"
+        upgrade(url)
+    configure(FILAS_DATABASE_URL=url)
+    yield url
+
+
+def add_contact(telefone: str, first_sent_at: datetime, status: str = CampanhaStatus.ENVIADA) -> int:
+    with session_scope() as session:
+        campanha = Campanha(nome=telefone, mensagem="Olá!", mensagem_follow_up="E aí?", status=status)
+        contato = Contato(nome=telefone, telefone=telefone, whatsapp_status=WhatsappStatus.VALIDO)
+        campanha.contatos.append(contato)
+        session.add(campanha)
+        session.flush()
+        session.add(Mensagem(campanha_id=campanha.id, contato_id=contato.id, tipo=MensagemTipo.INICIAL,
+                             status=MensagemStatus.ENVIADA, enviado_em=first_sent_at))
+        return contato.id
+
+
+def candidates() -> list[str]:
+    return [contato.telefone for contato, _ in records.follow_up_candidates(DAY_START, REFERENCIA, 3)]
+
+
+def test_the_cutoff_is_local_midnight_as_an_instant(database):
+    add_contact("5585999990301", datetime(2026, 11, 23, 23, 30, tzinfo=FORTALEZA))  # the evening before
+    add_contact("5585999990302", datetime(2026, 11, 24, 2, 59, tzinfo=UTC))  # 23:59 the evening before
+    add_contact("5585999990303", datetime(2026, 11, 24, 3, 30, tzinfo=UTC))  # 00:30 the same day
+    add_contact("5585999990304", datetime(2026, 11, 24, 0, 30, tzinfo=FORTALEZA))  # the same day
+
+    assert candidates() == ["5585999990301", "5585999990302"]
+
+
+def test_timestamps_are_stored_in_utc_and_read_back_aware(database):
+    contato_id = add_contact("5585999990311", datetime(2026, 11, 23, 23, 30, tzinfo=FORTALEZA))
+
+    with session_scope() as session:
+        enviado_em = session.scalar(select(Mensagem.enviado_em).where(Mensagem.contato_id == contato_id))
+    assert enviado_em == datetime(2026, 11, 24, 2, 30, tzinfo=UTC)
+    assert enviado_em.utcoffset() == timedelta(0)
+    if database.startswith("sqlite"):  # fixed-width UTC text: string order is time order
+        with sqlalchemy.create_engine(database).connect() as connection:
+            raw = connection.execute(sqlalchemy.text("SELECT enviado_em FROM mensagens")).scalar_one()
+        assert raw == "2026-11-24 02:30:00.000000"
+
+
+def test_a_naive_timestamp_is_refused_rather_than_guessed(database):
+    with pytest.raises(sqlalchemy.exc.StatementError, match="naive datetime"):
+        add_contact("5585999990321", datetime(2026, 11, 23, 12, 0))
+
+
+@pytest.mark.parametrize("status", [CampanhaStatus.CANCELADA, CampanhaStatus.ERRO, CampanhaStatus.RASCUNHO])
+def test_cancelled_failed_and_draft_campaigns_get_no_follow_up(database, status):
+    yesterday = datetime(2026, 11, 23, 12, 0, tzinfo=FORTALEZA)
+    add_contact("5585999990331", yesterday, status=status)
+    add_contact("5585999990332", yesterday, status=CampanhaStatus.ENVIADA)
+
+    assert candidates() == ["5585999990332"]
+
+
+def test_a_days_run_is_claimed_once_and_only_its_own_job_carries_on(database):
+    day = date(2026, 11, 24)
+
+    assert records.claim_daily_run(ACTOR, day, "job-a")
+    assert records.claim_daily_run(ACTOR, day, "job-a")  # a retry or redelivery of the claiming job
+    assert not records.claim_daily_run(ACTOR, day, "job-b")  # a second message the same day
+    records.finish_daily_run(ACTOR, day, "job-a")
+    assert not records.claim_daily_run(ACTOR, day, "job-a")  # a redelivery after it finished
+    assert records.claim_daily_run(ACTOR, day + timedelta(days=1), "job-b")  # the next day is free
