@@ -61,9 +61,10 @@ class Claim:
 
 
 class Refusal:
-    """Why a delivery may not run its row, and what the delivery's job state should say."""
+    """Why a delivery may not run its row, and what the delivery's job state should say (None: leave it to
+    the delivery that runs the job; `held_until`: that delivery's lease, after which this one may retry)."""
 
-    def __init__(self, reason: str, job_status: JobStatus, held_until: datetime | None = None):
+    def __init__(self, reason: str, job_status: JobStatus | None, held_until: datetime | None = None):
         self.reason = reason
         self.job_status = job_status
         self.held_until = held_until
@@ -172,7 +173,7 @@ def _refusal(session, model: type[JobLifecycle], job_id: str, now: datetime) -> 
         if row.job_lease_until is None or row.job_lease_until <= now:
             _close(row, JobStatus.CANCELLED, CANCELLED_MESSAGE, was_running=False)
             return Refusal("cancelled before it started", JobStatus.CANCELLED)
-        return Refusal("cancel asked while another delivery runs it", JobStatus.CANCELLED)
+        return Refusal("cancel asked while another delivery runs it", None)  # that one ends the job
     return Refusal(f"another delivery holds the lease ({row.job_lease_owner})", JobStatus.STARTED,
                    held_until=row.job_lease_until)
 

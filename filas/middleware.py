@@ -114,6 +114,9 @@ class RowLifecycleMiddleware(Middleware):
 
     def _refuse(self, broker, message, refusal: lifecycle.Refusal) -> None:
         logger.info("job %s not run: %s", message.message_id, refusal.reason)
+        if refusal.job_status is None:
+            setattr(message, NOT_OWNER, True)
+            raise SkipMessage(refusal.reason)
         if refusal.held_until is None:
             setattr(message, ROW_STATUS, refusal.job_status)
             raise SkipMessage(refusal.reason)

@@ -65,22 +65,22 @@ def valid_contacts(campanha_id: int) -> list[Contato]:
         ))
 
 
-def is_opted_out(telefone: str) -> bool:
-    with session_scope() as session:
-        return session.get(OptOut, telefone) is not None
-
-
-def claim_message(contato: Contato, tipo: str, referencia: str = "") -> int | None:
+def claim_message(contato: Contato, tipo: str, referencia: str = "") -> Mensagem | None:
     """Insert the message row before sending; None if this contact already has it (sent or claimed).
 
-    The unique key (contact, kind, reference) is what makes a redelivered send skip done contacts."""
+    The unique key (contact, kind, reference) is what makes a redelivered send skip done contacts. An
+    opted-out number is recorded as skipped in the same transaction, so that no failure between the two
+    can leave a row 'enviando' for a message that was never going to leave."""
     try:
         with session_scope() as session:
+            opted_out = session.get(OptOut, contato.telefone) is not None
             mensagem = Mensagem(campanha_id=contato.campanha_id, contato_id=contato.id, tipo=tipo,
-                                referencia=referencia, status=MensagemStatus.ENVIANDO)
+                                referencia=referencia,
+                                status=MensagemStatus.IGNORADA if opted_out else MensagemStatus.ENVIANDO,
+                                erro="opt-out" if opted_out else None)
             session.add(mensagem)
             session.flush()
-            return mensagem.id
+            return mensagem
     except IntegrityError:
         return None
 

@@ -22,12 +22,12 @@ class Outcome:
 
 
 def send_once(gateway: WhatsAppGateway, contato: Contato, text: str, tipo: str, referencia: str = "") -> str:
-    mensagem_id = records.claim_message(contato, tipo, referencia)
-    if mensagem_id is None:
+    mensagem = records.claim_message(contato, tipo, referencia)
+    if mensagem is None:
         return Outcome.ALREADY_DONE
-    if records.is_opted_out(contato.telefone):
-        records.finish_message(mensagem_id, MensagemStatus.IGNORADA, erro="opt-out")
+    if mensagem.status == MensagemStatus.IGNORADA:
         return Outcome.SKIPPED
+    mensagem_id = mensagem.id
     try:
         sent = gateway.send_text(contato.whatsapp_id or contato.telefone, text)
     except RecipientRejected as error:

@@ -1,0 +1,82 @@
+"""Bookings while the portal worker is SIGKILLed repeatedly: every load is booked exactly once.
+
+A worker killed after the portal accepted the form but before the protocol was recorded leaves a booking on
+the portal that the row does not know. Its redelivery (after the lease lapses) searches the portal's bookings
+list before submitting, finds it and records it: a load is never booked twice. The kills land wherever the
+bookings happen to be, a few seconds apart, while the portal answers slowly enough that they cut bookings
+mid-flow."""
+
+import datetime as dt
+import signal
+from collections import Counter
+
+import pytest
+from faultkit import FAST_RECOVERY, FaultSystem, own_system, wait_for
+from sqlalchemy import func, select
+
+from filas.db.models import IntegracaoStatus, PortalIntegracao, PortalLog
+from filas.db.session import session_scope
+
+pytestmark = [pytest.mark.chromium, pytest.mark.timeout(600)]
+
+BOOKINGS = 30
+KILLS = 4
+BOOKED_BETWEEN_KILLS = 4
+TOMORROW = (dt.date.today() + dt.timedelta(days=1)).isoformat()
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory, chromium_path):
+    with own_system(tmp_path_factory.mktemp("faults-portal-sigkill"),
+                    ["portal-sim", "api", "portal-worker", "scheduler"], FAST_RECOVERY,
+                    supervise=["portal-sim", "api", "scheduler"], chromium_path=chromium_path) as running:
+        yield running
+
+
+def booked_rows(system: FaultSystem) -> int:
+    with session_scope(system.database_url) as session:
+        return session.scalar(select(func.count()).select_from(PortalIntegracao)
+                              .where(PortalIntegracao.status == IntegracaoStatus.AGENDADO))
+
+
+def rows_by_status(system: FaultSystem) -> Counter:
+    with session_scope(system.database_url) as session:
+        return Counter(session.scalars(select(PortalIntegracao.status)).all())
+
+
+def found_on_the_portal(system: FaultSystem) -> int:
+    """Bookings a redelivery found already made on the portal (a kill between submit and record)."""
+    with session_scope(system.database_url) as session:
+        return session.scalar(select(func.count()).select_from(PortalLog).where(
+            PortalLog.etapa == "busca", PortalLog.mensagem.like("%já agendado no portal%")))
+
+
+def test_bookings_survive_repeated_sigkills_and_each_load_is_booked_once(system, fault_report):
+    with system.sim("portal") as portal:
+        portal.post("/_sim/config", json={"delay_ms": 120}).raise_for_status()  # a booking takes seconds
+        lotes = [f"LOTE-KILL-{n:03d}" for n in range(BOOKINGS)]
+        for lote in lotes:
+            reply = system.api.post("/portal/api/solicitar-agendamento-async", json={
+                "lote_id": lote, "data_agendamento": TOMORROW, "hora_agendamento": "09:00",
+                "transportadora": "Transportes Exemplo", "tipo_veiculo": "truck"})
+            assert reply.status_code == 202, reply.text
+
+        booked = 0
+        for kill in range(1, KILLS + 1):
+            booked = wait_for(lambda floor=booked: (n := booked_rows(system)) >= floor + BOOKED_BETWEEN_KILLS and n,
+                              f"bookings under way before kill {kill}", timeout=240)
+            assert booked < BOOKINGS, "every booking ended before all the kills: make the portal slower"
+            system.stack.kill("portal-worker", signal.SIGKILL)
+            system.stack.respawn("portal-worker")
+        wait_for(lambda: booked_rows(system) == BOOKINGS, "every load booked", timeout=400)
+        made = portal.get("/_sim/bookings").json()
+
+    per_load = Counter(booking["lote"] for booking in made)
+    fault_report(f"{BOOKINGS} bookings, {KILLS} SIGKILLs of the portal worker; rows: {dict(rows_by_status(system))}; "
+                 f"portal bookings: {len(made)}; found already made by a redelivery: {found_on_the_portal(system)}")
+    assert {lote: times for lote, times in per_load.items() if times > 1} == {}, "a load booked twice"
+    assert set(per_load) == set(lotes)
+    with session_scope(system.database_url) as session:
+        rows = session.scalars(select(PortalIntegracao)).all()
+        protocols = {row.lote_id: row.protocolo for row in rows}
+    assert protocols == {booking["lote"]: booking["protocolo"] for booking in made}
