@@ -174,8 +174,9 @@ def _refusal(session, model: type[JobLifecycle], job_id: str, now: datetime) -> 
             _close(row, JobStatus.CANCELLED, CANCELLED_MESSAGE, was_running=False)
             return Refusal("cancelled before it started", JobStatus.CANCELLED)
         return Refusal("cancel asked while another delivery runs it", None)  # that one ends the job
+    # Held by another delivery — or freed by it since our UPDATE: then this one comes back at once.
     return Refusal(f"another delivery holds the lease ({row.job_lease_owner})", JobStatus.STARTED,
-                   held_until=row.job_lease_until)
+                   held_until=row.job_lease_until or now)
 
 
 def renew(held: Claim, lease_seconds: float) -> None:
