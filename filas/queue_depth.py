@@ -26,18 +26,17 @@ Lua script does all of it in one round trip; its work grows with queues x broker
 with queue length nor with the number of keys in Redis.
 """
 
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import redis
 
+from filas.jobs import JobStore
 from filas.settings import get_settings
 
 NAMESPACE = "dramatiq"
-# Per-queue counters of final job states (HINCRBY by the job-state scripts in filas/jobs.py: JobStore.OUTCOMES).
-OUTCOMES_PREFIX = "filas:queue_outcomes:"
-OUTCOME_FIELDS = ("finished", "failed", "cancelled")
+# Per-queue counters of final job states, kept by the job-state scripts (filas/jobs.py).
+OUTCOMES_PREFIX = JobStore.OUTCOMES
 
 
 @dataclass(frozen=True)
@@ -157,7 +156,7 @@ def _read(
         # The workers' own setting: a broker silent for longer is dead for Dramatiq's recovery too.
         heartbeat_timeout_ms = get_settings().broker_heartbeat_timeout_ms
     args = [NAMESPACE, heartbeat_timeout_ms, OUTCOMES_PREFIX if outcomes else "", *queues]
-    now_ms, *rows = _run_script(client, args)
+    now_ms, *rows = client.register_script(_READ_SCRIPT)(args=args)  # EVALSHA; loads it if Redis lost it
     result = {}
     for queue, row in zip(queues, rows, strict=True):
         ready, delayed, dead, in_flight, held_delayed, orphaned_ready, orphaned_delayed, oldest = row[:8]
@@ -171,15 +170,3 @@ def _read(
         )
         result[queue] = (depth, QueueOutcomes(*row[8:11]) if outcomes else QueueOutcomes())
     return result
-
-
-_SCRIPT_SHA = hashlib.sha1(_READ_SCRIPT.encode()).hexdigest()
-
-
-def _run_script(client: redis.Redis, args: list) -> list:
-    """EVALSHA: one round trip. The first read on a Redis that has not cached the script yet (a new or
-    restarted Redis) costs one more, an EVAL that caches it."""
-    try:
-        return client.evalsha(_SCRIPT_SHA, 0, *args)
-    except redis.exceptions.NoScriptError:
-        return client.eval(_READ_SCRIPT, 0, *args)

@@ -3,9 +3,9 @@
 Cancel at every stage (queued, waiting for a retry, running), two deliveries of one booking at once,
 and a job's status after its Redis view is gone."""
 
-import datetime as dt
 
 import pytest
+from rows import accepted_booking
 from test_booking_flow import booking, finished
 from test_campaign_flow import create_campaign, start
 from waiting import wait_for
@@ -50,7 +50,9 @@ def test_a_booking_cancelled_while_waiting_for_its_retry_never_runs_and_frees_it
     stack_redis.delete(f"filas:job:{accepted['job_id']}")
     after = api.get(accepted["status_url"]).json()
     assert (after["status"], after["estado"], after["resultado"]["success"]) == ("failed", "cancelled", False)
-    assert api.get(f"/api/task/{accepted['job_id']}/status").status_code in (200, 404)
+    task = api.get(f"/api/task/{accepted['job_id']}/status").json()  # the task API reads the same row
+    assert (task["status"], task["tipo"], task["resultado"]["integracao_status"]) == (
+        "cancelled", "portal.schedule_booking", IntegracaoStatus.CANCELADO)
 
     again = api.post("/portal/api/solicitar-agendamento-async", json=booking("LOTE-RETRY-CANCEL"))
     assert again.status_code == 202, again.text
@@ -97,15 +99,7 @@ def test_two_deliveries_of_one_booking_at_once_submit_once(api, portal_sim, stac
 def test_a_booking_over_its_time_limit_on_its_last_attempt_ends_in_error(api, portal_sim, stack_database_url,
                                                                       enqueue_by_name):
     portal_sim.post("/_sim/config", json={"delay_ms": 3000}).raise_for_status()
-    from filas import lifecycle
-
-    with session_scope(stack_database_url) as session:
-        row = PortalIntegracao(lote_id="LOTE-SLOW", data_agendamento=dt.date.today() + dt.timedelta(days=1),
-                               hora_agendamento="09:00", transportadora="T", tipo_veiculo="truck")
-        session.add(row)
-        session.flush()
-        message = contracts.SCHEDULE_BOOKING.message(integracao_id=row.id)
-        lifecycle.queue(row, message.message_id)
+    integracao_id, message = accepted_booking("LOTE-SLOW", stack_database_url)
     enqueue_by_name(message.copy(options={"max_retries": 0, "time_limit": 2000}))
 
     status = api.wait_until(f"/portal/api/status-job/{message.message_id}", finished)
@@ -114,7 +108,7 @@ def test_a_booking_over_its_time_limit_on_its_last_attempt_ends_in_error(api, po
     assert status["integracao"]["status"] == IntegracaoStatus.ERRO
     assert "tempo limite" in status["resultado"]["message"]
     assert portal_sim.get("/_sim/bookings").json() == []
-    again = api.post(f"/portal/api/reprocessar-integracao/{row.id}")
+    again = api.post(f"/portal/api/reprocessar-integracao/{integracao_id}")
     assert again.status_code == 202, again.text  # a row in error can be reprocessed
 
 

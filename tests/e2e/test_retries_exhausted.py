@@ -3,13 +3,13 @@
 The messages are enqueued by name with max_retries=0 (a per-message option the Retries middleware
 honours), so that the last attempt is the first one."""
 
-import datetime as dt
 
 import pytest
+from rows import accepted_booking
 from test_campaign_flow import ended
 
 from filas import contracts, lifecycle
-from filas.db.models import Campanha, CampanhaStatus, Contato, IntegracaoStatus, PortalIntegracao
+from filas.db.models import Campanha, CampanhaStatus, Contato, IntegracaoStatus
 from filas.db.session import session_scope
 
 
@@ -20,13 +20,7 @@ def without_retries(message):
 @pytest.mark.chromium
 def test_a_booking_whose_portal_stays_down_ends_failed(api, portal_sim, stack_database_url, enqueue_by_name):
     portal_sim.post("/_sim/config", json={"fail_next": 1000}).raise_for_status()
-    with session_scope(stack_database_url) as session:
-        row = PortalIntegracao(lote_id="LOTE-DOWN", data_agendamento=dt.date.today() + dt.timedelta(days=1),
-                               hora_agendamento="09:00", transportadora="T", tipo_veiculo="truck")
-        session.add(row)
-        session.flush()
-        message = contracts.SCHEDULE_BOOKING.message(integracao_id=row.id)
-        lifecycle.queue(row, message.message_id)
+    _, message = accepted_booking("LOTE-DOWN", stack_database_url)
 
     enqueue_by_name(without_retries(message))
     status = api.wait_until(f"/portal/api/status-job/{message.message_id}",

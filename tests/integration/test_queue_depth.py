@@ -13,8 +13,8 @@ import redis
 from dramatiq.brokers.redis import RedisBroker
 
 from filas import contracts
-from filas.jobs import JobStore
-from filas.queue_depth import OUTCOMES_PREFIX, QueueDepth, QueueOutcomes, queue_depths, queue_snapshot
+from filas.jobs import JobStatus, JobStore
+from filas.queue_depth import QueueDepth, QueueOutcomes, queue_depths, queue_snapshot
 from filas_devtools.ports import wait_until
 
 QUEUE = "atacadao"
@@ -147,9 +147,9 @@ def test_messages_held_by_a_worker_that_stopped_heartbeating_count_as_waiting(br
 
 
 def test_outcome_counters_are_read_with_the_depths_and_absent_ones_are_zero(broker, reader, redis_client):
-    assert JobStore.OUTCOMES == OUTCOMES_PREFIX  # the key the job-state scripts HINCRBY
-    redis_client.hincrby(f"filas:queue_outcomes:{QUEUE}", "finished", 3)
-    redis_client.hincrby(f"filas:queue_outcomes:{QUEUE}", "failed", 1)
+    jobs = JobStore(reader, retention_seconds=60)  # the job-state scripts keep the counters
+    for n, status in enumerate((JobStatus.FINISHED,) * 3 + (JobStatus.FAILED,)):
+        jobs.finish(f"job-{n}", "some.actor", QUEUE, status)
     broker.enqueue(message())
 
     snapshot = queue_snapshot(reader, contracts.QUEUES)

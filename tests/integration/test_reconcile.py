@@ -1,14 +1,14 @@
 """The reconciler on a real Redis and PostgreSQL: it re-enqueues only work that has no live delivery,
 and never touches a cancelled or final row."""
 
-import datetime as dt
 import json
 from datetime import timedelta
 
 import pytest
 import redis
+from rows import accepted_booking
 
-from filas import contracts, lifecycle
+from filas import contracts
 from filas.clock import utcnow
 from filas.db.models import IntegracaoStatus, PortalIntegracao
 from filas.db.session import session_scope
@@ -27,17 +27,8 @@ def reconcile(configure, redis_url, database_url):
 
 def booking_row(lote: str, *, queued_ago: timedelta = timedelta(minutes=5), **lifecycle_columns) -> tuple[int, str]:
     """A committed booking row whose job was queued `queued_ago`; returns (id, job id)."""
-    with session_scope() as session:
-        row = PortalIntegracao(lote_id=lote, data_agendamento=dt.date.today() + dt.timedelta(days=1),
-                               hora_agendamento="09:00", transportadora="T", tipo_veiculo="11")
-        session.add(row)
-        session.flush()
-        message = contracts.SCHEDULE_BOOKING.message(integracao_id=row.id)
-        lifecycle.queue(row, message.message_id)
-        row.job_queued_at = utcnow() - queued_ago
-        for name, value in lifecycle_columns.items():
-            setattr(row, name, value)
-        return row.id, message.message_id
+    integracao_id, message = accepted_booking(lote, job_queued_at=utcnow() - queued_ago, **lifecycle_columns)
+    return integracao_id, message.message_id
 
 
 def queued_job_ids(redis_url: str) -> list[str]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from faked_clock import libfaketime_or_skip
 from waiting import wait_for
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -26,12 +27,7 @@ def wait_for_actor(client: redis.Redis, queue: str, actor: str, timeout: float) 
 
 @pytest.fixture
 def libfaketime() -> str:
-    found = sorted(Path("/usr/lib").glob("*/faketime/libfaketime.so.1"))
-    if not found:
-        if IN_CI:
-            pytest.fail("libfaketime is not installed (apt-get install faketime)")
-        pytest.skip("libfaketime is not installed (apt-get install faketime)")
-    return str(found[0])
+    return libfaketime_or_skip()
 
 
 def scheduler_env(libfaketime: str, redis_url: str, database_url: str, fake_start: str) -> dict[str, str]:

@@ -2,7 +2,6 @@
 tens of seconds, not the many minutes of Dramatiq's defaults (see notes/dramatiq-2.md; figures in
 bench/dead_worker_redelivery.py), and the redelivered job does not do its work twice."""
 
-import datetime as dt
 import os
 import signal
 import subprocess
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from rows import accepted_booking
 from waiting import wait_for
 
 from filas import contracts, lifecycle
@@ -98,13 +98,7 @@ def test_a_killed_portal_workers_booking_is_redelivered_and_made_once(services, 
         env = {**services, "FILAS_PORTAL_URL": site.url, "FILAS_PORTAL_USERNAME": "fornecedor",
                "FILAS_PORTAL_PASSWORD": "senha", "FILAS_CHROMIUM_PATH": chromium_path,
                "FILAS_PORTAL_TIMEOUT_MS": "120000"}
-        with session_scope() as session:
-            row = PortalIntegracao(lote_id="LOTE-KILL", data_agendamento=dt.date.today() + dt.timedelta(days=1),
-                                   hora_agendamento="09:00", transportadora="T", tipo_veiculo="truck")
-            session.add(row)
-            session.flush()
-            message = contracts.SCHEDULE_BOOKING.message(integracao_id=row.id)
-            lifecycle.queue(row, message.message_id)
+        integracao_id, message = accepted_booking("LOTE-KILL")
 
         # The dead worker's lease on the row lapses (it renews it no more): the redelivery takes it over.
         kill_mid_job_and_redeliver("filas_portal.worker", env, message, site.url,
@@ -113,4 +107,4 @@ def test_a_killed_portal_workers_booking_is_redelivered_and_made_once(services, 
 
     assert [booking["lote"] for booking in bookings] == ["LOTE-KILL"]
     with session_scope() as session:
-        assert session.get(PortalIntegracao, row.id).status == IntegracaoStatus.AGENDADO
+        assert session.get(PortalIntegracao, integracao_id).status == IntegracaoStatus.AGENDADO

@@ -13,7 +13,7 @@ from typing import Any
 import redis
 from sqlalchemy import or_, select
 
-from filas import contracts
+from filas import contracts, lifecycle
 from filas.broker import get_job_store
 from filas.db.models import Campanha, CampanhaStatus, IntegracaoStatus, JobLifecycle, PortalIntegracao
 from filas.db.session import session_scope
@@ -126,27 +126,27 @@ def _integration_view(integracao: PortalIntegracao | None) -> dict[str, Any] | N
 # --- tasks (campaigns and periodic jobs) ------------------------------------------------------------
 
 def task_view(job_id: str) -> dict[str, Any] | None:
+    """Any job by id: its Redis view while retained, and the row whose current job it is (a booking or a
+    campaign) or, for a campaign's earlier task, the campaign it worked on."""
     job = job_view(job_id)
-    with session_scope() as session:
-        campanha = session.scalars(select(Campanha).where(or_(
-            Campanha.job_id == job_id, Campanha.validacao_job_id == job_id, Campanha.envio_job_id == job_id,
-        ))).first()
-    if job is None and campanha is None:
+    found = lifecycle.find_row(job_id)
+    row = found[1] if found else None
+    earlier = _campaign_of_earlier_task(job_id) if row is None else None
+    if job is None and row is None and earlier is None:
         return None
-    row = campanha if campanha is not None and campanha.job_id == job_id else None
-    if campanha is not None and row is None:  # an earlier task of this campaign: it ended
-        state = job.status if job is not None else PAST_CAMPAIGN_TASK.get(campanha.status, JobStatus.FINISHED)
+    if earlier is not None:  # it ended: the campaign moved on to another task
+        state = job.status if job is not None else PAST_CAMPAIGN_TASK.get(earlier.status, JobStatus.FINISHED)
     else:
         state = current_status(job, row, JobStatus.QUEUED)
     return {
         "task_id": job_id,
-        "tipo": job.actor if job else _campaign_task_kind(campanha, job_id),
+        "tipo": job.actor if job else _task_kind(row or earlier, job_id),
         "status": state,
         "criado_em": iso(_first(job and job.created_at, row and row.job_queued_at)),
         "iniciado_em": iso(_first(job and job.started_at, row and row.job_started_at)),
         "finalizado_em": iso(_first(row and row.job_finished_at, job and job.finished_at)) if state.is_final else None,
         "progresso": _progress(job.progress_done, job.progress_total) if job else None,
-        "resultado": job.result if job and job.result is not None else _campaign_result(campanha),
+        "resultado": job.result if job and job.result is not None else _row_result(row or earlier),
         "erro": _first(row and row.job_error, job and job.error) if state != JobStatus.FINISHED else None,
         "tentativas": _retries(job, row),
         "cancelamento_solicitado": bool((job and job.cancel_requested) or (row and row.job_cancel_requested))
@@ -154,12 +154,24 @@ def task_view(job_id: str) -> dict[str, Any] | None:
     }
 
 
-def _campaign_task_kind(campanha: Campanha, job_id: str) -> str:
-    return contracts.VALIDATE_NUMBERS.name if campanha.validacao_job_id == job_id else contracts.SEND_CAMPAIGN.name
+def _campaign_of_earlier_task(job_id: str) -> Campanha | None:
+    with session_scope() as session:
+        return session.scalars(select(Campanha).where(
+            or_(Campanha.validacao_job_id == job_id, Campanha.envio_job_id == job_id))).first()
 
 
-def _campaign_result(campanha: Campanha | None) -> dict[str, Any] | None:
-    return {"campanha_id": campanha.id, "campanha_status": campanha.status} if campanha is not None else None
+def _task_kind(row: JobLifecycle, job_id: str) -> str:
+    if isinstance(row, PortalIntegracao):
+        return contracts.SCHEDULE_BOOKING.name
+    return contracts.VALIDATE_NUMBERS.name if row.validacao_job_id == job_id else contracts.SEND_CAMPAIGN.name
+
+
+def _row_result(row: JobLifecycle | None) -> dict[str, Any] | None:
+    if isinstance(row, PortalIntegracao):
+        return {"integracao_id": row.id, "integracao_status": row.status, "protocolo": row.protocolo}
+    if isinstance(row, Campanha):
+        return {"campanha_id": row.id, "campanha_status": row.status}
+    return None
 
 
 def _progress(done: int | None, total: int | None) -> dict[str, Any] | None:
