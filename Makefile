@@ -1,6 +1,6 @@
 # The front door: `make install | run | test | lint | bench`.
-# `make test` needs Python 3.11 and, from Debian, redis-server, postgresql, chromium, faketime and curl
-# (.ci/run installs them).
+# `make test` needs Python 3.11 and, from Debian, redis-server, postgresql, chromium, faketime, curl and
+# prometheus (.ci/run installs them).
 
 UV_VERSION := 0.13.9
 BIN := .venv/bin

@@ -9,11 +9,10 @@ Stacks:
 - bare+prom: the same with Dramatiq's bundled Prometheus middleware;
 - filas: filas.broker.build_broker(settings), set up as the worker entry modules do (configure_logging,
   setup_broker): JobStateMiddleware, RowLifecycleMiddleware, CurrentMessage on Filas's broker settings;
-- filas+prom: the same plus filas.broker.add_worker_metrics (what the portal and campaign workers run);
+- filas+prom: the same plus filas.broker.add_worker_metrics, Filas's worker metrics (what the portal and
+  campaign workers run);
 - filas-view: build_broker without JobStateMiddleware (diagnosis: the job view's share of the cost);
-- filas-maint: build_broker with Dramatiq's maintenance_chance and heartbeat_timeout (diagnosis);
-- filas-piggyback: a prototype, not Filas's code (diagnosis): build_broker, but a successful job's view
-  `finish` goes to Redis in one pipeline with Dramatiq's ack (one round trip instead of two).
+- filas-maint: build_broker with Dramatiq's maintenance_chance and heartbeat_timeout (diagnosis).
 
 Diagnosis only (off by default, they cost time themselves):
 - BENCH_JOB_CORE_TIMING=<dir>: wall time of every middleware hook, the actor, fetch and ack, summed per
@@ -32,7 +31,7 @@ from dramatiq import Middleware
 
 QUEUE = "jobcore"
 ACTOR = "noop"
-STACKS = ("bare", "bare+prom", "filas", "filas+prom", "filas-view", "filas-maint", "filas-piggyback")
+STACKS = ("bare", "bare+prom", "filas", "filas+prom", "filas-view", "filas-maint")
 
 STACK = os.environ.get("BENCH_JOB_CORE_STACK", "bare")
 if STACK not in STACKS:
@@ -51,6 +50,9 @@ def _bare_broker():
 
 
 def _filas_broker():
+    from filas.worker_metrics import prepare_worker_process
+
+    prepare_worker_process()  # as the worker entry modules do; nothing when FILAS_METRICS_PORT=0
     from filas.broker import add_worker_metrics, build_broker
     from filas.logs import configure_logging
     from filas.settings import get_settings
@@ -67,57 +69,7 @@ def _filas_broker():
         broker.middleware[:] = [m for m in broker.middleware if not isinstance(m, JobStateMiddleware)]
     if STACK == "filas+prom":
         add_worker_metrics(broker)
-    if STACK == "filas-piggyback":
-        _piggyback_finish_on_ack(broker)
     return broker
-
-
-def _piggyback_finish_on_ack(broker) -> None:
-    """Prototype: JobStateMiddleware's finish of a job that succeeded is sent with the ack, one pipeline."""
-    from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
-
-    from filas.clock import utcnow
-    from filas.jobs import _FINALS_ARG, _FINISH, JobStatus
-    from filas.middleware import JobStateMiddleware, _not_owner
-
-    job_state = next(m for m in broker.middleware if isinstance(m, JobStateMiddleware))
-    store = job_state.store
-    finish_sha = broker.client.script_load(_FINISH)
-    dispatch_sha = broker.scripts["dispatch"].sha
-    original_after = job_state.after_process_message
-
-    def after_process_message(broker, message, *, result=None, exception=None):
-        if exception is None and not _not_owner(message):
-            message.filas_finish = (store._key(message.message_id), store.OUTCOMES + message.queue_name,
-                                    _FINALS_ARG, JobStatus.FINISHED, store.retention_seconds,
-                                    "result", store._encode("result", result), "finished_at", utcnow().isoformat())
-            return
-        original_after(broker, message, result=result, exception=exception)
-
-    job_state.after_process_message = after_process_message
-
-    class Consumer(_RedisConsumer):
-        def ack(self, message):
-            finish = getattr(message, "filas_finish", None)
-            if finish is None:
-                return super().ack(message)
-            b = self.broker
-            try:
-                with b.client.pipeline(transaction=False) as pipe:  # raw EVALSHA: no SCRIPT EXISTS per execute
-                    pipe.evalsha(finish_sha, 2, *finish)
-                    pipe.evalsha(dispatch_sha, 1, b.namespace, "ack", int(time.time() * 1000), self.queue_name,
-                                 b.broker_id, b.heartbeat_timeout, b.dead_message_ttl, 0, b._max_unpack_size(),
-                                 message.options["redis_message_id"])
-                    pipe.execute()
-            finally:
-                self.queued_message_ids.discard(message.message_id)
-
-    class Broker(RedisBroker):
-        @property
-        def consumer_class(self):
-            return Consumer
-
-    broker.__class__ = Broker
 
 
 broker = _bare_broker() if STACK.startswith("bare") else _filas_broker()

@@ -101,7 +101,7 @@ def main(bench: Bench, args: argparse.Namespace) -> None:
 
             def book(client, shape_index=index):
                 body = {"lote_id": f"BENCH-{shape_index}-{next(lotes)}", "data_agendamento": TOMORROW,
-                        "hora_agendamento": "09:00", "transportadora": "Transportes Bench", "tipo_veiculo": "truck"}
+                        "hora_agendamento": "09:00", "transportadora": "Transportes Exemplo", "tipo_veiculo": "truck"}
                 return client.post("/portal/api/solicitar-agendamento-async", json=body)
 
             warm_up = Load(stack, 4, WARM_UP_SECONDS, book).run()  # pools and code paths warmed; not in the tables

@@ -5,9 +5,13 @@
    and the harness polls the queue's message bodies (HLEN dramatiq:jobcore.msgs: a body is deleted on ack)
    every 20 ms until none is left. Stacks (BENCH_JOB_CORE_STACK, see _noop_actors.py):
    - bare: RedisBroker with Dramatiq's default middleware and library defaults;
-   - filas: filas.broker.build_broker(settings), what the workers run (JobStateMiddleware,
-     RowLifecycleMiddleware, CurrentMessage, Filas's heartbeat timeout and maintenance chance);
-   - filas+prom: the same plus Dramatiq's Prometheus middleware, as filas.broker.add_worker_metrics adds it.
+   - filas: filas.broker.build_broker(settings), what the workers run: FilasRedisBroker (job-view writes
+     ride with the message's enqueue and ack in one pipeline; a fetched batch is started in one call),
+     JobStateMiddleware, RowLifecycleMiddleware, CurrentMessage, Filas's heartbeat timeout and maintenance
+     chance;
+   - filas+prom: the same plus Filas's worker metrics (filas.worker_metrics, as filas.broker.add_worker_metrics
+     adds it: prometheus-client multiprocess files, served by a forked process); bare+prom: bare plus
+     Dramatiq's bundled Prometheus middleware, the one it replaced.
    The messages are put there with the same Lua scripts as the real enqueue (Dramatiq's dispatch; for the
    Filas stacks also the job view's enqueue script), pipelined, so that each Filas job starts from the
    `queued` job view a real enqueue leaves. Stacks alternate, in a rotated order each round.
@@ -20,7 +24,8 @@
    build_broker(settings) (its after_enqueue writes the job view), alternating; rate, latency and Redis
    commands per enqueue.
 3. Per-call costs, one thread in this process, no contention: the CPU time (time.thread_time) and Redis time
-   of each piece a job goes through — Dramatiq's ack, each middleware's process_message hooks — to say what
+   of each piece a job goes through — Dramatiq's ack alone and with the view's finish riding along, the
+   view's start per job of a fetched batch and alone, each middleware's process_message hooks — to say what
    costs what in the drain figures.
 
 No-op actors have no domain row (RowLifecycleMiddleware does nothing for them): the database URL the settings
@@ -62,7 +67,7 @@ LUA_INNER = {"zadd", "hset", "rpush", "lpop", "sadd", "hmget", "srem", "hdel", "
              "hexists", "keys", "zrem", "del", "hget", "hsetnx", "zremrangebyscore", "expire", "hincrby",
              "exists", "scard"}
 DEFAULT_STACKS = "bare,filas,filas+prom"
-ALL_STACKS = ("bare", "bare+prom", "filas", "filas+prom", "filas-view", "filas-maint", "filas-piggyback")
+ALL_STACKS = ("bare", "bare+prom", "filas", "filas+prom", "filas-view", "filas-maint")
 
 
 def parse_args() -> argparse.Namespace:
@@ -72,8 +77,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--stacks", default=DEFAULT_STACKS,
                         help=f"comma-separated, first is the baseline (default {DEFAULT_STACKS}; also: "
                              "bare+prom, filas-view = no JobStateMiddleware, filas-maint = Dramatiq's "
-                             "maintenance chance and heartbeat timeout, filas-piggyback = a prototype sending "
-                             "the view's finish with the ack; see _noop_actors.py)")
+                             "maintenance chance and heartbeat timeout; see _noop_actors.py)")
     parser.add_argument("--enqueues", type=int, default=5_000, help="messages per enqueue run (default 5000)")
     parser.add_argument("--enqueue-rounds", type=int, default=3, help="enqueue runs per broker (default 3)")
     parser.add_argument("--calls", type=int, default=3000, help="calls per piece in the per-call table (default 3000)")
@@ -177,8 +181,12 @@ def drain(bench: Bench, client: redis.Redis, redis_url: str, database_url: str, 
     if stack.endswith("+prom"):
         prom_dir = bench.run_dir / f"prometheus-{label}"
         prom_dir.mkdir()
-        env |= {"dramatiq_prom_db": str(prom_dir), "dramatiq_prom_host": "127.0.0.1",
-                "dramatiq_prom_port": str(free_port())}
+        env |= {"dramatiq_prom_db": str(prom_dir), "dramatiq_prom_host": "127.0.0.1",  # Dramatiq's (bare+prom)
+                "dramatiq_prom_port": str(free_port()),
+                "FILAS_METRICS_DIR": str(prom_dir), "FILAS_METRICS_HOST": "127.0.0.1",  # Filas's (filas+prom)
+                "FILAS_METRICS_PORT": str(free_port())}
+    else:
+        env["FILAS_METRICS_PORT"] = "0"
     if timing_dir is not None:
         timing_dir.mkdir()
         env["BENCH_JOB_CORE_TIMING"] = str(timing_dir)
@@ -364,7 +372,9 @@ def call_costs(client: redis.Redis, run_dir: Path, calls: int) -> None:
     from dramatiq.middleware import CurrentMessage
 
     from filas.broker import get_job_store
+    from filas.jobs import JobStatus, StartRequest
     from filas.middleware import JobStateMiddleware, RowLifecycleMiddleware
+    from filas.redis_broker import FilasRedisBroker
     from filas.settings import get_settings
 
     os.environ["dramatiq_prom_db"] = str(run_dir / "prometheus-calls")
@@ -373,6 +383,8 @@ def call_costs(client: redis.Redis, run_dir: Path, calls: int) -> None:
     settings = get_settings()
     bare = RedisBroker(url=settings.redis_url)
     ack = bare._dispatch("ack")
+    filas = FilasRedisBroker(url=settings.redis_url, middleware=[])
+    filas.broker_id = bare.broker_id  # the messages `fresh` fetches sit in bare's ack set
     dramatiq.actor(lambda: None, actor_name=ACTOR, queue_name=QUEUE, broker=bare)  # Callbacks, Pipelines look it up
     store = get_job_store()
     job_state = JobStateMiddleware(store)
@@ -404,14 +416,29 @@ def call_costs(client: redis.Redis, run_dir: Path, calls: int) -> None:
                 m.after_process_message(bare, message, result=None)
         return call
 
+    def ack_with_finish(message):
+        filas.send_with(message.options["redis_message_id"],
+                        store.finish_call(message.message_id, ACTOR, QUEUE, JobStatus.FINISHED, result=None))
+        filas.do_ack(QUEUE, message.options["redis_message_id"])
+
+    batch = []
+
+    def start_in_batches_of_8(message):  # as JobStateMiddleware starts a fetched batch
+        batch.append(StartRequest(message.message_id, ACTOR, QUEUE))
+        if len(batch) == 8:
+            store.start_many(batch)
+            batch.clear()
+
     pieces = [
         ("Dramatiq ack (dispatch EVALSHA), message fetched", "ack",
          lambda m: ack(QUEUE, m.options["redis_message_id"])),
+        ("Filas ack with the job view's finish riding along", "ack", ack_with_finish),
+        ("job view start, fetched batches of 8 (per job)", "queued", start_in_batches_of_8),
         ("Dramatiq default middleware, process_message hooks", None,
          lambda m: (bare.emit_before("process_message", m), bare.emit_after("process_message", m, result=None))),
-        ("JobStateMiddleware.before_process_message (start)", "queued",
+        ("job view start alone (a message no batch started)", "queued",
          lambda m: job_state.before_process_message(bare, m)),
-        ("JobStateMiddleware.after_process_message (finish)", "started",
+        ("job view finish alone (on a plain RedisBroker)", "started",
          lambda m: job_state.after_process_message(bare, m, result=None)),
         ("RowLifecycleMiddleware hooks (actor without a row)", None, hooks(rows)),
         ("CurrentMessage hooks", None, hooks(current)),
@@ -432,6 +459,7 @@ def call_costs(client: redis.Redis, run_dir: Path, calls: int) -> None:
     for variable in ("PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir"):
         os.environ.pop(variable, None)
     bare.close()
+    filas.close()
     table(f"Per call, one thread of this process, no contention ({calls:,} calls each, µs)",
           ["piece of a job's path", "CPU µs", "wall µs", "client cmds", "Redis µs"], table_rows,
           note="CPU: this thread's CPU time (Python + system calls). Redis: the server's own time for the call "

@@ -49,7 +49,7 @@ def post_bookings(api: httpx.Client, prefix: str, count: int) -> list[dict]:
     accepted = []
     for n in range(1, count + 1):
         body = {"lote_id": f"{prefix}-{n:03d}", "data_agendamento": TOMORROW, "hora_agendamento": "09:00",
-                "transportadora": "Transportes Bench", "tipo_veiculo": "truck"}
+                "transportadora": "Transportes Exemplo", "tipo_veiculo": "truck"}
         response = api.post("/portal/api/solicitar-agendamento-async", json=body)
         if response.status_code != 202:
             raise RuntimeError(f"booking {body['lote_id']} refused: {response.status_code} {response.text}")

@@ -4,11 +4,17 @@ import logging
 
 import dramatiq
 import redis
-from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import CurrentMessage, Retries
 
 from filas.jobs import JobStore
-from filas.middleware import HandBackOnShutdown, JobStateMiddleware, RowLifecycleMiddleware
+from filas.middleware import (
+    CancelledJobsAreAcknowledged,
+    HandBackOnShutdown,
+    JobStateMiddleware,
+    OneJobPerThread,
+    RowLifecycleMiddleware,
+)
+from filas.redis_broker import FilasRedisBroker
 from filas.settings import Settings, get_settings
 from filas.singletons import process_wide
 
@@ -26,9 +32,9 @@ def get_job_store() -> JobStore:
     return JobStore(get_redis(), get_settings().job_retention_seconds)
 
 
-def build_broker(settings: Settings) -> RedisBroker:
+def build_broker(settings: Settings) -> FilasRedisBroker:
     """A Redis broker whose dead-worker recovery takes seconds, not the library's many minutes."""
-    broker = RedisBroker(
+    broker = FilasRedisBroker(
         url=settings.redis_url,
         heartbeat_timeout=settings.broker_heartbeat_timeout_ms,
         maintenance_chance=settings.broker_maintenance_chance,
@@ -38,7 +44,9 @@ def build_broker(settings: Settings) -> RedisBroker:
     # whether a failure was final (message.failed). The row (the truth) is written before the Redis view.
     broker.add_middleware(JobStateMiddleware(get_job_store()), before=Retries)
     broker.add_middleware(RowLifecycleMiddleware(settings.job_lease_seconds), before=Retries)
+    broker.add_middleware(CancelledJobsAreAcknowledged(), before=Retries)
     broker.add_middleware(HandBackOnShutdown())
+    broker.add_middleware(OneJobPerThread())
     logging.getLogger("dramatiq.worker.WorkerThread").addFilter(_results_are_kept_in_job_state)
     return broker
 
@@ -49,18 +57,18 @@ def _results_are_kept_in_job_state(record: logging.LogRecord) -> bool:
     return "returned a value that is not None" not in record.getMessage()
 
 
-def add_worker_metrics(broker: RedisBroker) -> None:
-    """Dramatiq's own Prometheus exporter (messages, errors, retries, durations per actor), served by a
-    process the `dramatiq` CLI forks, on dramatiq_prom_host:dramatiq_prom_port (default 0.0.0.0:9191)."""
-    from dramatiq.middleware.prometheus import (
-        Prometheus,  # creates its multiprocess dir on import
-    )
+def add_worker_metrics(broker: FilasRedisBroker) -> None:
+    """Filas's job metrics (filas.worker_metrics), served by a process the `dramatiq` CLI forks, on
+    FILAS_METRICS_HOST:FILAS_METRICS_PORT (default 0.0.0.0:9191); none with FILAS_METRICS_PORT=0.
+    Before Retries, like the job state: its after_* hooks run after Retries and see final failures."""
+    from filas.worker_metrics import WorkerMetrics, metrics_enabled  # only workers need prometheus-client
 
-    broker.add_middleware(Prometheus())
+    if metrics_enabled():
+        broker.add_middleware(WorkerMetrics(get_job_store()), before=Retries)
 
 
 @process_wide()
-def setup_broker() -> RedisBroker:
+def setup_broker() -> FilasRedisBroker:
     """Build the process-wide broker once and make it Dramatiq's global broker."""
     broker = build_broker(get_settings())
     dramatiq.set_broker(broker)

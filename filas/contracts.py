@@ -90,7 +90,7 @@ SCHEDULE_BOOKING = ActorContract(
     description="Book a delivery slot on the Atacadão supplier portal and store the protocol",
     max_retries=4,
     min_backoff_ms=20 * SECOND_MS,
-    time_limit_ms=5 * MINUTE_MS,
+    time_limit_ms=30 * MINUTE_MS,  # the portal worker binds FILAS_PORTAL_TIME_LIMIT_SECONDS instead
 )
 
 VALIDATE_NUMBERS = ActorContract(

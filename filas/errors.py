@@ -35,6 +35,11 @@ class WorkerStopping(Retry):
     between two steps, to be resumed by another worker, rather than cut off mid-step by the shutdown."""
 
 
+class RetryLater(FilasError, Retry):
+    """A transient failure whose source said when to come back (an HTTP Retry-After): the Retries
+    middleware retries it after `delay` ms instead of its own backoff, still counting it as a retry."""
+
+
 class DeliveryPostponed(Retry, MiddlewareError):
     """Raised by a middleware before an actor runs: not now, retry later (after `delay` ms if given).
 

@@ -6,17 +6,21 @@ progress reads cheaply. One hash per job (`filas:job:<id>`) plus a per-queue ind
 (`filas:queue_outcomes:<queue>`: finished, failed, cancelled).
 
 A job's hash never expires before the job is final; its retention starts at the final state. Every write
-that changes the state is one Lua script, so a job costs three round trips (enqueue, start, end) and no
-write can move a job out of a final state, whatever order deliveries and cancels arrive in.
+that changes the state is one Lua script, so no write can move a job out of a final state, whatever order
+deliveries and cancels arrive in. A write can be run at once or handed over as a `ScriptCall`, which the
+broker (filas.broker) sends in the same round trip as the message's own enqueue, ack or nack; starts are
+made for a whole fetched batch at once (`start_many`).
 """
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 import redis
+from redis.commands.core import Script
 
 from filas.clock import utcnow
 
@@ -110,13 +114,21 @@ redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[7])
 return 1
 """
 
-# KEYS: job hash. ARGV: now iso, actor, queue. Returns 1 if the job may start.
-_START = _IS_FINAL + """
-local current = redis.call('HMGET', KEYS[1], 'status', 'cancel_requested')
-if current[2] == '1' or FINAL[current[1]] then return 0 end
-redis.call('HSETNX', KEYS[1], 'created_at', ARGV[1])
-redis.call('HSET', KEYS[1], 'status', 'started', 'started_at', ARGV[1], 'error', '', 'actor', ARGV[2], 'queue', ARGV[3])
-return 1
+# KEYS: one job hash per job. ARGV: now iso, then actor and queue per job. Returns per job 1 if it may start.
+_START_MANY = _IS_FINAL + """
+local may_start = {}
+for i, key in ipairs(KEYS) do
+  local current = redis.call('HMGET', key, 'status', 'cancel_requested')
+  if current[2] == '1' or FINAL[current[1]] then
+    may_start[i] = 0
+  else
+    redis.call('HSETNX', key, 'created_at', ARGV[1])
+    redis.call('HSET', key, 'status', 'started', 'started_at', ARGV[1], 'error', '',
+               'actor', ARGV[2 * i], 'queue', ARGV[2 * i + 1])
+    may_start[i] = 1
+  end
+end
+return may_start
 """
 
 # KEYS: job hash, outcome counters. ARGV: status, retention s, actor, queue, then field/value pairs.
@@ -152,6 +164,25 @@ redis.call('HSET', KEYS[1], 'cancel_requested', '1')
 return 'requested'
 """
 
+@dataclass(frozen=True)
+class ScriptCall:
+    """One job-state write, not yet sent: run it now, or let the broker send it with a message's command."""
+
+    script: Script
+    keys: list[str]
+    args: list
+
+    def run(self) -> Any:
+        return self.script(keys=self.keys, args=self.args)
+
+
+@dataclass(frozen=True)
+class StartRequest:
+    job_id: str
+    actor: str
+    queue: str
+
+
 class JobStore:
     PREFIX = "filas:job:"
     QUEUE_INDEX = "filas:jobs:"
@@ -161,7 +192,7 @@ class JobStore:
         self.client = client
         self.retention_seconds = retention_seconds
         self._enqueue = client.register_script(_ENQUEUE)
-        self._start = client.register_script(_START)
+        self._start_many = client.register_script(_START_MANY)
         self._finish = client.register_script(_FINISH)
         self._update = client.register_script(_UPDATE)
         self._cancel = client.register_script(_CANCEL)
@@ -170,34 +201,56 @@ class JobStore:
 
     def record_queued(self, job_id: str, actor: str, queue: str, *, retries: int = 0,
                       broker_queue: str = "", redis_message_id: str = "") -> bool:
-        """Queued (or retrying, for a retry); False if the job had already ended.
+        """Queued (or retrying, for a retry); False if the job had already ended."""
+        return bool(self.queued_call(job_id, actor, queue, retries=retries, broker_queue=broker_queue,
+                                     redis_message_id=redis_message_id).run())
 
-        `broker_queue` and `redis_message_id` say where the message sits in the broker, so that the
+    def queued_call(self, job_id: str, actor: str, queue: str, *, retries: int = 0,
+                    broker_queue: str = "", redis_message_id: str = "") -> ScriptCall:
+        """`broker_queue` and `redis_message_id` say where the message sits in the broker, so that the
         reconciler can tell a queued message from a lost one."""
         now = utcnow()
         status = JobStatus.RETRYING if retries else JobStatus.QUEUED
-        return bool(self._enqueue(
-            keys=[self._key(job_id), self.QUEUE_INDEX + queue],
-            args=[now.isoformat(), now.timestamp(), actor, queue, status, retries,
-                  now.timestamp() - self.retention_seconds, job_id, broker_queue or queue, redis_message_id],
-        ))
+        return ScriptCall(self._enqueue, [self._key(job_id), self.QUEUE_INDEX + queue],
+                          [now.isoformat(), now.timestamp(), actor, queue, status, retries,
+                           now.timestamp() - self.retention_seconds, job_id, broker_queue or queue,
+                           redis_message_id])
 
     def start(self, job_id: str, actor: str, queue: str) -> bool:
         """Mark the job started, unless it was cancelled or had ended (then False: it must not run)."""
-        return bool(self._start(keys=[self._key(job_id)], args=[utcnow().isoformat(), actor, queue]))
+        return self.start_many([StartRequest(job_id, actor, queue)])[0]
+
+    def start_many(self, jobs: Sequence[StartRequest]) -> list[bool]:
+        """`start` for many jobs in one round trip, in order."""
+        return self.may_start(self.start_many_call(jobs).run()) if jobs else []
+
+    def start_many_call(self, jobs: Sequence[StartRequest]) -> ScriptCall:
+        """Its answer, read with `may_start`: per job, whether it may run."""
+        args = [utcnow().isoformat()]
+        for job in jobs:
+            args += [job.actor, job.queue]
+        return ScriptCall(self._start_many, [self._key(job.job_id) for job in jobs], args)
+
+    @staticmethod
+    def may_start(answers: list) -> list[bool]:
+        return [bool(answer) for answer in answers]
 
     def finish(self, job_id: str, actor: str, queue: str, status: JobStatus, **fields: Any) -> bool:
         """Move the job to a final state (retention starts now); False if it was final already."""
+        return bool(self.finish_call(job_id, actor, queue, status, **fields).run())
+
+    def finish_call(self, job_id: str, actor: str, queue: str, status: JobStatus, **fields: Any) -> ScriptCall:
         assert status.is_final, status
         fields.setdefault("finished_at", utcnow())
-        return bool(self._finish(
-            keys=[self._key(job_id), self.OUTCOMES + queue],
-            args=[status, self.retention_seconds, actor, queue, *self._pairs(fields)],
-        ))
+        return ScriptCall(self._finish, [self._key(job_id), self.OUTCOMES + queue],
+                          [status, self.retention_seconds, actor, queue, *self._pairs(fields)])
 
     def update(self, job_id: str, **fields: Any) -> bool:
         """Change fields of a job that exists and has not ended (retrying, progress)."""
-        return bool(self._update(keys=[self._key(job_id)], args=self._pairs(fields)))
+        return bool(self.update_call(job_id, **fields).run())
+
+    def update_call(self, job_id: str, **fields: Any) -> ScriptCall:
+        return ScriptCall(self._update, [self._key(job_id)], self._pairs(fields))
 
     def set_progress(self, job_id: str, done: int, total: int) -> None:
         self.update(job_id, progress_done=done, progress_total=total)
@@ -207,6 +260,11 @@ class JobStore:
         outcome = self._cancel(keys=[self._key(job_id), self.OUTCOMES + queue],
                                args=[utcnow().isoformat(), self.retention_seconds, message])
         return CancelOutcome(outcome.decode() if isinstance(outcome, bytes) else outcome)
+
+    def forget(self, job_id: str) -> None:
+        """Delete a job's view. Only for a job sent again after it ended (an operator requeueing a dead
+        letter): its final view would keep the new delivery from starting, as it must for any other."""
+        self.client.delete(self._key(job_id))
 
     # --- reads ------------------------------------------------------------------------------
 

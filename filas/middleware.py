@@ -5,16 +5,20 @@
   LeaseKeeper thread while the actor works.
 - JobStateMiddleware: the fast view in Redis (filas.jobs) — queued, started, retrying, final.
 - HandBackOnShutdown: on SIGTERM, running jobs hand themselves back at their next safe point.
+- CancelledJobsAreAcknowledged: a job stopped on its user's cancel is acknowledged, not dead-lettered.
+- OneJobPerThread: a worker fetches no more messages than it has threads.
 
-Both sit before Retries in the middleware list, JobState first: Dramatiq calls after_* hooks in reverse
-order, so both run after Retries and see whether a failure was final (`message.failed`), and the row (the
-truth) is written before the view — a reader never sees a view that ended before its row. A delivery
+RowLifecycle and JobState sit before Retries in the middleware list, JobState first: Dramatiq calls after_*
+hooks in reverse order, so both run after Retries and see whether a failure was final (`message.failed`),
+and the row (the truth) is written before the view — a reader never sees a view that ended before its row. A delivery
 refused by its row marks its message (NOT_OWNER, ROW_STATUS) so that the view is left to its owner.
 """
 
 import logging
+import os
 import threading
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from dramatiq import Middleware
@@ -23,7 +27,7 @@ from dramatiq.middleware import SkipMessage
 from filas import lifecycle
 from filas.clock import utcnow
 from filas.errors import DeliveryPostponed, JobCancelled, describe_failure
-from filas.jobs import JobStatus, JobStore
+from filas.jobs import JobStatus, JobStore, ScriptCall, StartRequest
 
 logger = logging.getLogger(__name__)
 
@@ -40,22 +44,44 @@ def _not_owner(message) -> bool:
 
 
 class JobStateMiddleware(Middleware):
-    """queued → started → finished | failed | cancelled, or retrying → started ...; cancelled jobs are skipped."""
+    """queued → started → finished | failed | cancelled, or retrying → started ...; cancelled jobs are skipped.
+
+    On Filas's broker (filas.redis_broker) the view costs almost no round trips of its own: the queued and
+    final writes ride with the message's enqueue and ack (or nack), and a fetched batch is started at once.
+    On a plain RedisBroker each write is its own call."""
 
     def __init__(self, store: JobStore):
         self.store = store
+        # job id → may it run? Answered for a whole fetched batch by _start_fetched, popped at its start.
+        self._fetched_starts: dict[str, bool] = {}
 
-    def after_enqueue(self, broker, message, delay) -> None:
+    def after_worker_boot(self, broker, worker) -> None:
+        listeners = getattr(broker, "fetch_listeners", None)
+        if listeners is not None:
+            listeners.append(partial(self._start_fetched, broker))
+
+    def before_enqueue(self, broker, message, delay) -> None:
         if message.options.get(POSTPONED):
             return  # the job runs meanwhile: its view says so
-        self.store.record_queued(
+        self._write(broker, message, self.store.queued_call(
             message.message_id, message.actor_name, _base_queue(message.queue_name),
             retries=message.options.get("retries", 0), broker_queue=message.queue_name,
             redis_message_id=message.options.get("redis_message_id", ""),
-        )
+        ))
+
+    def _start_fetched(self, broker, queue_name: str, messages: list) -> None:
+        call = self.store.start_many_call([StartRequest(m.message_id, m.actor_name, queue_name) for m in messages])
+        answer = broker.run_calls([call])[0]
+        if isinstance(answer, Exception):
+            raise answer
+        for message, may_start in zip(messages, self.store.may_start(answer), strict=True):
+            self._fetched_starts[message.message_id] = may_start
 
     def before_process_message(self, broker, message) -> None:
-        if not self.store.start(message.message_id, message.actor_name, message.queue_name):
+        may_start = self._fetched_starts.pop(message.message_id, None)
+        if may_start is None:
+            may_start = self.store.start(message.message_id, message.actor_name, message.queue_name)
+        if not may_start:
             logger.info("skipping job %s: cancelled or already ended", message.message_id)
             raise SkipMessage()
 
@@ -63,24 +89,35 @@ class JobStateMiddleware(Middleware):
         if _not_owner(message):
             return
         if exception is None:
-            self._finish(message, JobStatus.FINISHED, result=result)
+            self._finish(broker, message, JobStatus.FINISHED, result=result)
         elif isinstance(exception, JobCancelled):
-            self._finish(message, JobStatus.CANCELLED, error=str(exception) or lifecycle.CANCELLED_MESSAGE)
+            self._finish(broker, message, JobStatus.CANCELLED, error=str(exception) or lifecycle.CANCELLED_MESSAGE)
         elif message.failed:
             exhausted = _retries_exhausted(broker, message, exception)
-            self._finish(message, JobStatus.FAILED, error=describe_failure(exception, exhausted=exhausted))
+            self._finish(broker, message, JobStatus.FAILED, error=describe_failure(exception, exhausted=exhausted))
         else:
-            self.store.update(message.message_id, status=JobStatus.RETRYING, error=describe_failure(exception))
+            self._write(broker, message, self.store.update_call(
+                message.message_id, status=JobStatus.RETRYING, error=describe_failure(exception)))
 
     def after_skip_message(self, broker, message) -> None:
         if _not_owner(message):
             return
         status = getattr(message, ROW_STATUS, JobStatus.CANCELLED)
         if status.is_final:
-            self._finish(message, status, error="não executado")
+            self._finish(broker, message, status, error="não executado")
 
-    def _finish(self, message, status: JobStatus, **fields: Any) -> None:
-        self.store.finish(message.message_id, message.actor_name, _base_queue(message.queue_name), status, **fields)
+    def _finish(self, broker, message, status: JobStatus, **fields: Any) -> None:
+        self._write(broker, message, self.store.finish_call(
+            message.message_id, message.actor_name, _base_queue(message.queue_name), status, **fields))
+
+    @staticmethod
+    def _write(broker, message, call: ScriptCall) -> None:
+        send_with = getattr(broker, "send_with", None)
+        redis_message_id = message.options.get("redis_message_id")
+        if send_with is None or not redis_message_id:
+            call.run()
+        else:
+            send_with(redis_message_id, call)
 
 
 class RowLifecycleMiddleware(Middleware):
@@ -172,6 +209,27 @@ class HandBackOnShutdown(Middleware):
 
     def before_worker_shutdown(self, broker, worker) -> None:
         self.stopping.set()
+
+
+class CancelledJobsAreAcknowledged(Middleware):
+    """A job that stopped because its user cancelled it ended as asked: its message is acknowledged, not
+    dead-lettered (Retries fails it, JobCancelled being a declared `throws`). Dead letters are for jobs that
+    need a person, and an alert watches them. Placed before Retries: its after hook runs after Retries'."""
+
+    def after_process_message(self, broker, message, *, result: Any = None, exception=None) -> None:
+        if isinstance(exception, JobCancelled):
+            message.failed = False
+
+
+class OneJobPerThread(Middleware):
+    """Each worker thread holds at most one message of a queue, running or about to run (Dramatiq fetches
+    twice as many by default): a pod scaled out gets the waiting work instead of a busy pod holding it, and
+    a job marked started at fetch (JobStateMiddleware) is about to run. `dramatiq_queue_prefetch` still wins.
+    Delay queues keep Dramatiq's large prefetch: their messages only wait there for their eta."""
+
+    def before_worker_boot(self, broker, worker) -> None:  # before the worker makes its consumers
+        if not os.environ.get("dramatiq_queue_prefetch"):
+            worker.queue_prefetch = worker.worker_threads
 
 
 class LeaseKeeper:

@@ -5,6 +5,7 @@ Each service reads only what it needs; defaults suit a laptop running `make run`
 """
 
 from datetime import time
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -22,6 +23,9 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of the domain database (PostgreSQL; SQLite for a quick local run)",
     )
     log_level: str = Field("INFO", description="Python log level of every service")
+    log_format: Literal["json", "plain"] = Field(
+        "json", description="json: one JSON object per line (production); plain: text for a terminal (`make run`)"
+    )
 
     # --- broker and jobs --------------------------------------------------------------------
     broker_heartbeat_timeout_ms: int = Field(
@@ -37,6 +41,18 @@ class Settings(BaseSettings):
         30, description="A delivery's hold on its row, renewed while it works; another may take over once it lapses"
     )
 
+    # --- metrics ------------------------------------------------------------------------------
+    metrics_port: int = Field(
+        9191, description="Port of the Prometheus metrics of a worker or the scheduler (the API serves /metrics on "
+        "its own port); 0: a worker records and serves none"
+    )
+    metrics_host: str = Field("0.0.0.0", description="Address the worker and scheduler metrics listen on")
+    metrics_dir: str = Field(
+        "/tmp/filas-metrics",
+        description="prometheus-client multiprocess files: a worker's in its worker/ subdirectory, the API's in "
+        "api/; emptied when the service starts",
+    )
+
     # --- api ----------------------------------------------------------------------------------
     api_tokens: SecretStr = Field(SecretStr(""), description="Comma-separated bearer tokens accepted by the API")
     webhook_token: SecretStr = Field(SecretStr(""), description="Secret path segment of the gateway webhook URL")
@@ -50,6 +66,9 @@ class Settings(BaseSettings):
     portal_username: str = Field("", description="Supplier portal login")
     portal_password: SecretStr = Field(SecretStr(""), description="Supplier portal password")
     portal_timeout_ms: int = Field(30_000, description="Timeout of one browser step on the portal")
+    portal_time_limit_seconds: int = Field(
+        1800, description="Longest one attempt of a booking job may run; past it the attempt is stopped and retried"
+    )
     chromium_path: str = Field(
         "", description="Chromium executable; empty: Playwright's own browser, else /usr/bin/chromium"
     )

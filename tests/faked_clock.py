@@ -51,7 +51,7 @@ def campaign_worker(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen
     with log.open("w") as output:
         process = subprocess.Popen(
             [str(BIN / "dramatiq"), "filas_campaigns.worker", "--processes", "1", "--threads", "2"],
-            env={"dramatiq_prom_port": "0", **env}, start_new_session=True, stdout=output, stderr=subprocess.STDOUT,
+            env={"FILAS_METRICS_PORT": "0", **env}, start_new_session=True, stdout=output, stderr=subprocess.STDOUT,
         )
     try:
         yield process

@@ -14,7 +14,7 @@ def accepted_booking(lote_id: str, database_url: str | None = None, **row_column
     returns its id and the message for its job, not sent."""
     with session_scope(database_url) as session:
         row = PortalIntegracao(lote_id=lote_id, data_agendamento=dt.date.today() + dt.timedelta(days=1),
-                               hora_agendamento="09:00", transportadora="T", tipo_veiculo="truck")
+                               hora_agendamento="09:00", transportadora="Transportes Exemplo", tipo_veiculo="truck")
         session.add(row)
         session.flush()
         message = contracts.SCHEDULE_BOOKING.message(integracao_id=row.id)

@@ -5,7 +5,7 @@ the simulators and the four services (stack.py), streams their output with a col
 prints how to call the API. Ctrl-C or SIGTERM stops everything it started.
 
 Environment: FILAS_API_PORT (8000), FILAS_SIM_PORTAL_PORT (8101), FILAS_SIM_WHATSAPP_PORT (8102),
-FILAS_CHROMIUM_PATH, FILAS_LOG_LEVEL, FILAS_LOCAL_RUN_DIR (.local-run: logs, SQLite file),
+FILAS_CHROMIUM_PATH, FILAS_LOG_LEVEL, FILAS_LOG_FORMAT (plain), FILAS_LOCAL_RUN_DIR (.local-run: logs, SQLite file),
 FILAS_LOCAL_RUN_DB=sqlite (SQLite even where PostgreSQL is installed);
 other FILAS_* settings are passed to the services.
 """
@@ -108,6 +108,7 @@ def _run(cleanup: contextlib.ExitStack, output: Output) -> int:
         redis.url, database_url, **ports,
         chromium_path=chromium.executable_path or "",
         log_level=os.environ.get("FILAS_LOG_LEVEL", "INFO"),
+        log_format=os.environ.get("FILAS_LOG_FORMAT", "plain"),
         extra_env={key: value for key, value in os.environ.items() if key.startswith("FILAS_")},
     )
     stack = Stack(config, LOCAL_DIR, on_line=output.line)
@@ -126,7 +127,8 @@ def _ports() -> dict[str, int]:
         "portal_sim_port": _port("FILAS_SIM_PORTAL_PORT", 8101),
         "whatsapp_sim_port": _port("FILAS_SIM_WHATSAPP_PORT", 8102),
     }
-    for name, preferred in (("portal_metrics_port", 9191), ("campaign_metrics_port", 9192)):
+    for name, preferred in (("portal_metrics_port", 9191), ("campaign_metrics_port", 9192),
+                            ("scheduler_metrics_port", 9193)):
         ports[name] = free_port() if port_in_use(preferred) else preferred
     return ports
 
@@ -188,10 +190,12 @@ def banner(stack: Stack, database_url: str) -> str:
 Filas is running.
   API                 {stack.api_url}
   API token           {stack.token}
+  operations page     {stack.api_url}/ops/ (log in with the API token)
   portal simulator    {stack.portal_url}
   WhatsApp simulator  {stack.whatsapp_url}
   worker metrics      http://127.0.0.1:{stack.config.portal_metrics_port} (portal), \
 http://127.0.0.1:{stack.config.campaign_metrics_port} (campaigns)
+  scheduler metrics   http://127.0.0.1:{stack.config.scheduler_metrics_port}
   database            {database_url}
   logs                {stack.run_dir / "logs"}
 

@@ -6,17 +6,13 @@
 
 import importlib.util
 import shutil
-import subprocess
-import tempfile
 import time
 from pathlib import Path
-from typing import Self
 
 import redis
 
-from filas_devtools.ports import HOST, free_port
-
-START_ATTEMPTS = 3  # a port picked by free_port() can be taken before redis-server binds it
+from filas_devtools.ports import HOST
+from filas_devtools.throwaway_server import ThrowawayServer
 
 
 class RedisNotFound(RuntimeError):
@@ -39,68 +35,21 @@ def find_redis_server() -> str:
     )
 
 
-class RedisServer:
-    def __init__(self, port: int | None = None, binary: str | None = None, start_timeout: float = 15.0):
-        self.binary = binary
-        self.port = port
-        self.dir: Path | None = None
-        self._wanted_port = port
-        self._start_timeout = start_timeout
-        self._process: subprocess.Popen | None = None
+class RedisServer(ThrowawayServer):
+    name = "redis"
 
     @property
     def url(self) -> str:
         return f"redis://{HOST}:{self.port}/0"
 
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process else None
+    def find_binary(self) -> str:
+        return find_redis_server()
 
-    def start(self) -> str:
-        self.binary = self.binary or find_redis_server()
-        self.dir = Path(tempfile.mkdtemp(prefix="filas-redis-"))
-        try:
-            self._start_with_retries()
-        except BaseException:
-            self.stop()
-            raise
-        return self.url
+    def argv(self) -> list[str]:
+        return [self.binary, "--port", str(self.port), "--bind", HOST, "--dir", str(self.dir),
+                "--save", "", "--appendonly", "no", "--daemonize", "no"]
 
-    def stop(self) -> None:
-        if self._process is not None:
-            _terminate(self._process)
-            self._process = None
-        if self.dir is not None:
-            shutil.rmtree(self.dir, ignore_errors=True)
-            self.dir = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
-
-    def _start_with_retries(self) -> None:
-        for _ in range(START_ATTEMPTS if self._wanted_port is None else 1):
-            self.port = self._wanted_port or free_port()
-            self._spawn()
-            if self._wait_ready():
-                return
-        raise RuntimeError(f"redis-server ({self.binary}) did not start:\n{self._log_tail()}")
-
-    def _spawn(self) -> None:
-        argv = [
-            self.binary, "--port", str(self.port), "--bind", HOST, "--dir", str(self.dir),
-            "--save", "", "--appendonly", "no", "--daemonize", "no",
-        ]
-        with open(self.dir / "redis.log", "ab") as log:
-            self._process = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-
-    def _wait_ready(self) -> bool:
-        """True once our server answers; False if it exited (e.g. its port was taken)."""
+    def wait_ready(self) -> bool:
         client = redis.Redis(host=HOST, port=self.port, socket_connect_timeout=0.5, socket_timeout=0.5)
         deadline = time.monotonic() + self._start_timeout
         try:
@@ -114,12 +63,6 @@ class RedisServer:
         finally:
             client.close()
 
-    def _log_tail(self, lines: int = 20) -> str:
-        log = self.dir / "redis.log" if self.dir else None
-        if not log or not log.exists():
-            return ""
-        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
-
 
 def _answers_as(client: redis.Redis, pid: int) -> bool:
     """Whether the server at the client's port is process `pid`, not another one on that port."""
@@ -127,13 +70,3 @@ def _answers_as(client: redis.Redis, pid: int) -> bool:
         return client.info("server")["process_id"] == pid
     except redis.RedisError:
         return False
-
-
-def _terminate(process: subprocess.Popen, grace: float = 5.0) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(grace)
-        except subprocess.TimeoutExpired:
-            process.kill()
-    process.wait()

@@ -66,15 +66,18 @@ class StackConfig:
     whatsapp_sim_port: int = 8102
     portal_metrics_port: int = 9191
     campaign_metrics_port: int = 9192
+    scheduler_metrics_port: int = 9193
     chromium_path: str = ""  # empty: Playwright's own browser
     log_level: str = "INFO"
+    log_format: str = "json"  # as in production; `make run` chooses plain
     evolution_instance: str = "filas"
     secrets: Secrets = field(default_factory=Secrets.generate)
     extra_env: Mapping[str, str] = field(default_factory=dict)  # e.g. FILAS_* a developer set; ours win
 
     @classmethod
     def with_free_ports(cls, redis_url: str, database_url: str, **overrides) -> "StackConfig":
-        ports = ("api_port", "portal_sim_port", "whatsapp_sim_port", "portal_metrics_port", "campaign_metrics_port")
+        ports = ("api_port", "portal_sim_port", "whatsapp_sim_port", "portal_metrics_port", "campaign_metrics_port",
+                 "scheduler_metrics_port")
         return cls(redis_url, database_url, **{name: free_port() for name in ports} | overrides)
 
     @property
@@ -127,6 +130,7 @@ def service_env(config: StackConfig) -> dict[str, str]:
         "FILAS_EVOLUTION_INSTANCE": config.evolution_instance,
         "FILAS_CHROMIUM_PATH": config.chromium_path,
         "FILAS_LOG_LEVEL": config.log_level,
+        "FILAS_LOG_FORMAT": config.log_format,
     }
 
 
@@ -157,21 +161,22 @@ def process_specs(config: StackConfig, run_dir: Path) -> list[ProcessSpec]:
             "api",
             ["gunicorn", "-c", "python:filas_api.gunicorn_conf", "--bind", f"{HOST}:{config.api_port}",
              "filas_api.wsgi:app"],
-            env | _gunicorn_env(config.api_port),
+            env | _gunicorn_env(config.api_port) | _metrics_env(run_dir, "api"),
             ready_url=f"{config.api_url}/readyz",
             ready_status=200,
         ),
         ProcessSpec(
             "portal-worker",
             ["dramatiq", "filas_portal.worker", "--processes", "1", "--threads", "2"],
-            env | _dramatiq_metrics_env(run_dir, "portal-worker", config.portal_metrics_port),
+            env | _metrics_env(run_dir, "portal-worker", config.portal_metrics_port),
         ),
         ProcessSpec(
             "campaign-worker",
             ["dramatiq", "filas_campaigns.worker", "--processes", "1", "--threads", "4"],
-            env | _dramatiq_metrics_env(run_dir, "campaign-worker", config.campaign_metrics_port),
+            env | _metrics_env(run_dir, "campaign-worker", config.campaign_metrics_port),
         ),
-        ProcessSpec("scheduler", ["filas-scheduler"], env),
+        ProcessSpec("scheduler", ["filas-scheduler"],
+                    env | _metrics_env(run_dir, "scheduler", config.scheduler_metrics_port)),
     ]
 
 
@@ -182,14 +187,11 @@ def _gunicorn_env(port: int) -> dict[str, str]:
     return {"GUNICORN_CMD_ARGS": f"--control-socket {control_socket}", "FILAS_API_WORKERS": "1"}
 
 
-def _dramatiq_metrics_env(run_dir: Path, name: str, port: int) -> dict[str, str]:
-    # Dramatiq's Prometheus middleware defaults to 0.0.0.0:9191 and one shared /tmp dir: two local
-    # workers would collide on the port and mix their counters.
-    return {
-        "dramatiq_prom_host": HOST,
-        "dramatiq_prom_port": str(port),
-        "dramatiq_prom_db": str(run_dir / "prometheus" / name),
-    }
+def _metrics_env(run_dir: Path, name: str, port: int | None = None) -> dict[str, str]:
+    # The metrics default to 0.0.0.0:9191 and one /tmp dir per kind of service: two local workers would
+    # collide on the port and mix their counters, and a local run must not listen beyond this machine.
+    env = {"FILAS_METRICS_HOST": HOST, "FILAS_METRICS_DIR": str(run_dir / "prometheus" / name)}
+    return env if port is None else env | {"FILAS_METRICS_PORT": str(port)}
 
 
 class Stack:

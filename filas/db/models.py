@@ -113,6 +113,21 @@ class PortalLog(Base):
     integracao: Mapped[PortalIntegracao] = relationship(back_populates="logs")
 
 
+class ChaveIdempotencia(Base):
+    """A booking request's Idempotency-Key: the same key again gets this integration and job.
+
+    Written in the transaction that creates the integration, so a key without ids is never seen; the
+    primary key makes a concurrent request with the same key wait for that transaction, then replay it."""
+
+    __tablename__ = "chaves_idempotencia"
+
+    chave: Mapped[str] = mapped_column(String(200), primary_key=True)
+    corpo_hash: Mapped[str] = mapped_column(String(64))  # sha256 of the validated body
+    integracao_id: Mapped[int | None] = mapped_column(ForeignKey("portal_integracoes.id", ondelete="CASCADE"))
+    job_id: Mapped[str | None] = mapped_column(String(36))
+    criado_em: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class PortalSession(Base):
     """The portal's saved browser session (cookies), shared by every portal-worker replica."""
 

@@ -1,14 +1,23 @@
-"""Simulator of the Atacadão supplier portal: login, booking form, bookings list, CAPTCHA, outages.
+"""Simulator of the Atacadão supplier portal: login, booking form, bookings list, and its bad days.
 
 A small real web app (server-rendered HTML forms, in Portuguese) for local runs and integration tests
 of the Playwright portal client. State lives in memory, per app. Like the real portal it happily books
-the same load twice: avoiding that is the client's job (search `/agendamentos?lote=` first).
+the same load twice: avoiding that is the client's job (search `/agendamentos?lote=` first). Like the
+real portal, the form's selects post codes (option values) and show names (option labels): VEHICLES
+and CARRIERS.
 
 Control endpoints for tests and demos (JSON, no login):
-  GET  /_sim/bookings   every booking made, in order
+  GET  /_sim/bookings   every booking made, in order (?lote=: one load's)
   GET  /_sim/state      counters (logins, failed_logins, active_sessions, bookings) and config
-  POST /_sim/config     {"captcha_lotes": [...], "captcha_all": bool, "fail_next": N,
-                         "session_ttl_seconds": S, "expire_sessions": true, "delay_ms": D}
+  POST /_sim/config     the portal's bad days, until changed or reset:
+                        captcha_lotes [...], captcha_all: a CAPTCHA on the booking form
+                        login_captcha: the login page asks for a CAPTCHA (no automatic login)
+                        fail_next N, fail_status (503), retry_after_seconds (5; 0: no header):
+                          the next N pages answer fail_status with Retry-After
+                        delay_ms D: every page is slow
+                        session_ttl_seconds S; expire_sessions: true (every session, now);
+                        expire_sessions_on_submit N: the next N submits find the session expired
+                        full_slots ["14:00", "2030-01-31 09:00"]: slots refused as unavailable
   POST /_sim/reset      forget bookings, sessions, counters; config back to defaults
 
 Run: FILAS_SIM_PORTAL_USERNAME=... FILAS_SIM_PORTAL_PASSWORD=... python -m filas_simulators.portal --port 8101
@@ -36,7 +45,30 @@ from werkzeug.serving import make_server
 
 SESSION_COOKIE = "ATACADAO_SESSAO"
 SLOTS = tuple(f"{hour:02d}:00" for hour in range(8, 18))
-VEHICLE_TYPES = ("truck", "carreta", "toco", "bitrem", "van")
+# (code, name): the portal's select options, in the portal's order. The front end sends either.
+VEHICLES = (
+    ("3", "VUC"),
+    ("4", "3/4"),
+    ("5", "Toco"),
+    ("11", "Truck"),
+    ("12", "Bitruck"),
+    ("13", "Carreta"),
+    ("14", "Carreta LS"),
+    ("15", "Vanderléia"),
+    ("16", "Bitrem"),
+    ("17", "Rodotrem"),
+    ("20", "Van"),
+)
+CARRIERS = (
+    ("101", "Agregado"),
+    ("102", "Frota Própria"),
+    ("215", "Transportes Exemplo"),
+    ("230", "Transportes Rápido Ltda"),
+    ("311", "Braspress"),
+    ("327", "Jamef"),
+    ("342", "Rodonaves"),
+    ("358", "TNT Mercúrio"),
+)
 DEFAULT_SESSION_TTL_SECONDS = 1800.0
 STATE_KEY = "portal_sim"
 
@@ -45,15 +77,23 @@ STATE_KEY = "portal_sim"
 class SimConfig:
     captcha_lotes: set[str] = field(default_factory=set)
     captcha_all: bool = False
+    login_captcha: bool = False
     fail_next: int = 0
+    fail_status: int = 503
+    retry_after_seconds: int = 5
     session_ttl_seconds: float = DEFAULT_SESSION_TTL_SECONDS
+    expire_sessions_on_submit: int = 0
     delay_ms: int = 0
+    full_slots: set[str] = field(default_factory=set)
 
     def as_json(self) -> dict[str, Any]:
-        return {**asdict(self), "captcha_lotes": sorted(self.captcha_lotes)}
+        return {**asdict(self), "captcha_lotes": sorted(self.captcha_lotes), "full_slots": sorted(self.full_slots)}
 
     def wants_captcha(self, lote: str) -> bool:
         return self.captcha_all or lote in self.captcha_lotes
+
+    def slot_is_full(self, data: str, hora: str) -> bool:
+        return hora in self.full_slots or f"{data} {hora}" in self.full_slots
 
 
 @dataclass(frozen=True)
@@ -62,9 +102,11 @@ class Booking:
     lote: str
     data: str
     hora: str
-    transportadora: str
+    transportadora: str  # the portal's codes, as the form posts them
     tipo_veiculo: str
     criado_em: str
+    transportadora_nome: str = ""
+    tipo_veiculo_nome: str = ""
 
 
 class PortalState:
@@ -114,7 +156,13 @@ class PortalState:
         now = datetime.now()
         with self._lock:
             protocolo = f"AT-{now:%Y%m%d}-{len(self._bookings) + 1:06d}"
-            booking = Booking(protocolo=protocolo, criado_em=now.isoformat(timespec="seconds"), **fields)
+            booking = Booking(
+                protocolo=protocolo,
+                criado_em=now.isoformat(timespec="seconds"),
+                transportadora_nome=dict(CARRIERS)[fields["transportadora"]],
+                tipo_veiculo_nome=dict(VEHICLES)[fields["tipo_veiculo"]],
+                **fields,
+            )
             self._bookings.append(booking)
         return booking
 
@@ -133,6 +181,15 @@ class PortalState:
             if self.config.fail_next <= 0:
                 return False
             self.config.fail_next -= 1
+            return True
+
+    def take_submit_expiry(self) -> bool:
+        """True when this submit must find its session expired (consumes one of `expire_sessions_on_submit`)."""
+        with self._lock:
+            if self.config.expire_sessions_on_submit <= 0:
+                return False
+            self.config.expire_sessions_on_submit -= 1
+            self._sessions.clear()
             return True
 
     def configure(self, changes: dict[str, Any]) -> dict[str, Any]:
@@ -161,11 +218,20 @@ class PortalState:
 _CONFIG_FIELDS: dict[str, Callable[[Any], Any]] = {
     "captcha_lotes": lambda v: {str(x) for x in v} if isinstance(v, list) else _bad(),
     "captcha_all": lambda v: v if isinstance(v, bool) else _bad(),
-    "fail_next": lambda v: v if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else _bad(),
+    "login_captcha": lambda v: v if isinstance(v, bool) else _bad(),
+    "fail_next": lambda v: _count(v),
+    "fail_status": lambda v: v if _count(v) and 500 <= v <= 599 else _bad(),
+    "retry_after_seconds": lambda v: _count(v),
     "session_ttl_seconds": lambda v: float(v) if _is_number(v) and v >= 0 else _bad(),
     "expire_sessions": lambda v: v if isinstance(v, bool) else _bad(),
-    "delay_ms": lambda v: v if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else _bad(),
+    "expire_sessions_on_submit": lambda v: _count(v),
+    "delay_ms": lambda v: _count(v),
+    "full_slots": lambda v: {str(x) for x in v} if isinstance(v, list) else _bad(),
 }
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else _bad()
 
 
 def _is_number(value: Any) -> bool:
@@ -210,11 +276,10 @@ def validate_booking(form: dict[str, str], today: date) -> tuple[dict[str, str],
         errors.append(
             f"Horário inválido: {fields['hora']}. Horários disponíveis: {SLOTS[0]} a {SLOTS[-1]}, de hora em hora."
         )
-    fields["tipo_veiculo"] = fields["tipo_veiculo"].lower()
-    if fields["tipo_veiculo"] and fields["tipo_veiculo"] not in VEHICLE_TYPES:
-        errors.append(
-            f"Tipo de veículo inválido: {form.get('tipo_veiculo', '').strip()}. Aceitos: {', '.join(VEHICLE_TYPES)}."
-        )
+    if fields["tipo_veiculo"] and fields["tipo_veiculo"] not in dict(VEHICLES):
+        errors.append(f"Tipo de veículo inválido: {fields['tipo_veiculo']}.")
+    if fields["transportadora"] and fields["transportadora"] not in dict(CARRIERS):
+        errors.append(f"Transportadora inválida: {fields['transportadora']}.")
     return fields, errors
 
 
@@ -254,6 +319,11 @@ TEMPLATES = {
 <h2>Entrar</h2>
 {% if expirou %}<p id="aviso-sessao" class="aviso">Sua sessão expirou. Entre novamente.</p>{% endif %}
 {% if erro %}<p id="erro-login" class="erro" role="alert">{{ erro }}</p>{% endif %}
+{% if captcha %}<div id="captcha" class="captcha" role="alert">
+  <p>Verificação de segurança: confirme que você não é um robô para entrar.</p>
+  <label for="captcha_resposta">Digite os caracteres da imagem</label>
+  <input id="captcha_resposta" name="captcha_resposta" type="text" form="form-login">
+</div>{% endif %}
 <form id="form-login" method="post" action="/login">
   <label for="usuario">Usuário</label>
   <input id="usuario" name="usuario" type="text" value="{{ usuario }}" autocomplete="username">
@@ -267,6 +337,7 @@ TEMPLATES = {
 {% block conteudo %}
 <h2>Novo agendamento de entrega</h2>
 {% if erro %}<div id="erro" class="erro" role="alert">{{ erro }}</div>{% endif %}
+{% if lotado %}<div id="horario-indisponivel" class="erro" role="alert">{{ lotado }}</div>{% endif %}
 {% if captcha %}<div id="captcha" class="captcha" role="alert">
   <p>Verificação de segurança: confirme que você não é um robô para continuar.</p>
   <label for="captcha_resposta">Digite os caracteres da imagem</label>
@@ -283,11 +354,15 @@ TEMPLATES = {
     {% endfor %}
   </select>
   <label for="transportadora">Transportadora</label>
-  <input id="transportadora" name="transportadora" type="text" value="{{ f.transportadora }}">
+  <select id="transportadora" name="transportadora"><option value="">Selecione</option>
+    {% for code, name in transportadoras %}
+    <option value="{{ code }}"{% if f.transportadora == code %} selected{% endif %}>{{ name }}</option>
+    {% endfor %}
+  </select>
   <label for="tipo_veiculo">Tipo de veículo</label>
   <select id="tipo_veiculo" name="tipo_veiculo"><option value="">Selecione</option>
-    {% for v in veiculos %}
-    <option value="{{ v }}"{% if f.tipo_veiculo == v %} selected{% endif %}>{{ v|capitalize }}</option>
+    {% for code, name in veiculos %}
+    <option value="{{ code }}"{% if f.tipo_veiculo == code %} selected{% endif %}>{{ name }}</option>
     {% endfor %}
   </select>
   <button id="agendar" type="submit">Agendar</button>
@@ -303,8 +378,8 @@ TEMPLATES = {
   <dt>Lote</dt><dd id="confirmacao-lote">{{ b.lote }}</dd>
   <dt>Data</dt><dd id="confirmacao-data">{{ b.data }}</dd>
   <dt>Horário</dt><dd id="confirmacao-hora">{{ b.hora }}</dd>
-  <dt>Transportadora</dt><dd id="confirmacao-transportadora">{{ b.transportadora }}</dd>
-  <dt>Veículo</dt><dd id="confirmacao-tipo-veiculo">{{ b.tipo_veiculo }}</dd>
+  <dt>Transportadora</dt><dd id="confirmacao-transportadora">{{ b.transportadora_nome }}</dd>
+  <dt>Veículo</dt><dd id="confirmacao-tipo-veiculo">{{ b.tipo_veiculo_nome }}</dd>
 </dl>
 {% endblock %}""",
     "lista.html": """{% extends "base.html" %}
@@ -324,7 +399,7 @@ TEMPLATES = {
     <tr class="agendamento" data-protocolo="{{ b.protocolo }}">
       <td class="protocolo">{{ b.protocolo }}</td><td class="lote">{{ b.lote }}</td>
       <td class="data">{{ b.data }}</td><td class="hora">{{ b.hora }}</td>
-      <td class="transportadora">{{ b.transportadora }}</td><td class="tipo_veiculo">{{ b.tipo_veiculo }}</td>
+      <td class="transportadora">{{ b.transportadora_nome }}</td><td class="tipo_veiculo">{{ b.tipo_veiculo_nome }}</td>
     </tr>{% endfor %}
   </tbody>
 </table>
@@ -361,9 +436,10 @@ def _outage_hook(state: PortalState) -> Callable[[], Response | None]:
         if delay_ms:
             time.sleep(delay_ms / 1000)
         if state.take_failure():
-            return Response(
-                render_template("indisponivel.html", logado=False), status=503, headers={"Retry-After": "5"}
-            )
+            retry_after = state.config.retry_after_seconds
+            headers = {"Retry-After": str(retry_after)} if retry_after else {}
+            page = render_template("indisponivel.html", logado=False)
+            return Response(page, status=state.config.fail_status, headers=headers)
         return None
 
     return simulate_outage
@@ -388,16 +464,23 @@ def _add_auth_routes(app: Flask, state: PortalState, username: str, password: st
     def home() -> Any:
         return redirect("/agendamentos/novo")
 
+    def login_page(usuario: str = "", erro: str | None = None, expirou: bool = False) -> str:
+        captcha = state.config.login_captcha
+        return render_template("login.html", expirou=expirou, usuario=usuario, erro=erro, captcha=captcha)
+
     @app.get("/login")
     def login_form() -> str:
-        return render_template("login.html", expirou=bool(request.args.get("expirou")), usuario="", erro=None)
+        return login_page(expirou=bool(request.args.get("expirou")))
 
     @app.post("/login")
     def login() -> Any:
         usuario = request.form.get("usuario", "")
+        if state.config.login_captcha:  # no robot can answer it: every login is refused
+            state.count_failed_login()
+            return login_page(usuario, erro="Confirme a verificação de segurança para entrar.")
         if not (_same(usuario, username) and _same(request.form.get("senha", ""), password)):
             state.count_failed_login()
-            return render_template("login.html", expirou=False, usuario=usuario, erro="Usuário ou senha inválidos.")
+            return login_page(usuario, erro="Usuário ou senha inválidos.")
         response = redirect("/agendamentos/novo", code=303)
         response.set_cookie(SESSION_COOKIE, state.open_session(), httponly=True, samesite="Lax")
         return response
@@ -417,17 +500,21 @@ def _same(given: str, expected: str) -> bool:
 def _add_booking_routes(app: Flask, state: PortalState) -> None:
     login_required = _login_required(state)
 
-    def form_page(fields: dict[str, str], erro: str | None = None, captcha: bool = False) -> str:
+    def form_page(
+        fields: dict[str, str], erro: str | None = None, captcha: bool = False, lotado: str | None = None
+    ) -> str:
         # Like most server-rendered portals, a refused form comes back as 200 with an error box.
         return render_template(
             "novo.html",
             logado=True,
             f=fields,
             erro=erro,
+            lotado=lotado,
             captcha=captcha,
             captcha_bloqueia=captcha and state.config.captcha_all,
             slots=SLOTS,
-            veiculos=VEHICLE_TYPES,
+            veiculos=VEHICLES,
+            transportadoras=CARRIERS,
         )
 
     @app.get("/agendamentos/novo")
@@ -436,13 +523,20 @@ def _add_booking_routes(app: Flask, state: PortalState) -> None:
         return form_page(dict.fromkeys(_REQUIRED, ""), captcha=state.config.captcha_all)
 
     @app.post("/agendamentos/novo")
-    @login_required
     def book() -> Any:
+        if state.take_submit_expiry():
+            return redirect("/login?expirou=1")
+        return _book()
+
+    @login_required
+    def _book() -> Any:
         fields, errors = validate_booking(request.form.to_dict(), date.today())
         if fields["lote"] and state.config.wants_captcha(fields["lote"]):
             return form_page(fields, captcha=True)
         if errors:
             return form_page(fields, erro=" ".join(errors))
+        if state.config.slot_is_full(fields["data"], fields["hora"]):
+            return form_page(fields, lotado=_full_slot_message(fields["data"], fields["hora"]))
         booking = state.add_booking(fields)
         return redirect(f"/agendamentos/{booking.protocolo}", code=303)
 
@@ -461,10 +555,14 @@ def _add_booking_routes(app: Flask, state: PortalState) -> None:
         return render_template("lista.html", logado=True, lote=lote, bookings=state.bookings(lote))
 
 
+def _full_slot_message(data: str, hora: str) -> str:
+    return f"Horário indisponível: {hora} de {date.fromisoformat(data):%d/%m/%Y} está lotado. Escolha outro horário."
+
+
 def _add_control_routes(app: Flask, state: PortalState) -> None:
     @app.get("/_sim/bookings")
     def sim_bookings() -> Any:
-        return jsonify([asdict(b) for b in state.bookings()])
+        return jsonify([asdict(b) for b in state.bookings(request.args.get("lote"))])
 
     @app.get("/_sim/state")
     def sim_state() -> Any:

@@ -2,8 +2,8 @@
 
 import datetime as dt
 
-import httpx
 import pytest
+from scraped_metrics import sample, scrape
 from sqlalchemy import select
 
 from filas.db.models import PortalIntegracao, PortalLog
@@ -52,8 +52,9 @@ def test_a_booking_is_made_on_the_portal_and_its_protocol_reported(api, stack, p
     assert again.status_code == 409
     assert len(portal_sim.get("/_sim/bookings").json()) == 1
 
-    metrics = httpx.get(f"http://127.0.0.1:{stack.config.portal_metrics_port}/metrics", timeout=10).text
-    assert 'dramatiq_messages_total{actor_name="portal.schedule_booking",queue_name="atacadao"}' in metrics
+    metrics = scrape(stack.config.portal_metrics_port)
+    assert sample(metrics, "filas_jobs_succeeded_total", actor="portal.schedule_booking", queue="atacadao") >= 1
+    assert sample(metrics, "filas_portal_bookings_total", outcome="booked") >= 1
 
 
 def test_a_captcha_fails_the_booking_for_good_with_a_message(api, portal_sim, stack_database_url):

@@ -1,5 +1,6 @@
 """A campaign from creation to every patient's message, and cancelling tasks, through every real part."""
 
+from scraped_metrics import sample, scrape
 from sqlalchemy import select
 
 from filas.db.models import Campanha, Contato
@@ -26,6 +27,13 @@ def start(api, campanha_id: int, action: str) -> dict:
     body = reply.json()
     assert body["sucesso"] is True and body["task_id"] and body["status_url"]
     return body
+
+
+def messages_by_outcome(stack) -> dict[str, float]:
+    """The campaign worker's filas_campaign_messages_total, by outcome."""
+    metrics = scrape(stack.config.campaign_metrics_port)
+    outcomes = ("sent", "opted_out", "invalid_number", "failed", "outcome_unknown")
+    return {outcome: sample(metrics, "filas_campaign_messages_total", outcome=outcome) for outcome in outcomes}
 
 
 def ended(body: dict) -> bool:
@@ -58,15 +66,19 @@ def test_create_validate_send_reaches_every_valid_contact_exactly_once(api, what
     assert legacy.whatsapp_id == "558588880002@s.whatsapp.net"
 
 
-def test_opted_out_numbers_get_nothing(api, whatsapp_sim):
+def test_opted_out_numbers_get_nothing(api, whatsapp_sim, stack):
     campanha_id = create_campaign(api, CONTACTS[:2])
     assert api.post("/api/optouts", json={"telefone": "(85) 99999-0001"}).status_code == 201
     api.wait_until(start(api, campanha_id, "validar")["status_url"], ended)
+    counted_before = messages_by_outcome(stack)
 
     sending = api.wait_until(start(api, campanha_id, "enviar")["status_url"], ended)
 
     assert sending["resultado"] == {"campanha_id": campanha_id, "enviada": 1, "ignorada": 1}
     assert [m["e164"] for m in whatsapp_sim.get("/_sim/messages").json()] == ["5585988880002"]
+    counted = messages_by_outcome(stack)
+    assert {outcome: counted[outcome] - counted_before[outcome] for outcome in counted} == {
+        "sent": 1, "opted_out": 1, "invalid_number": 0, "failed": 0, "outcome_unknown": 0}
 
 
 def test_a_cancelled_queued_task_never_runs(api, whatsapp_sim, stack_redis, stack_database_url):

@@ -59,7 +59,7 @@ def test_a_booking_cancelled_while_waiting_for_its_retry_never_runs_and_frees_it
 
 
 @pytest.mark.chromium
-def test_a_running_booking_cancelled_stops_before_submitting(api, portal_sim, stack_database_url):
+def test_a_running_booking_cancelled_stops_before_submitting(api, portal_sim, stack_database_url, stack_redis):
     portal_sim.post("/_sim/config", json={"delay_ms": 700}).raise_for_status()  # every portal page is slow
     accepted = api.post("/portal/api/solicitar-agendamento-async", json=booking("LOTE-RUN-CANCEL")).json()
     api.wait_until(accepted["status_url"], lambda body: body["status"] == "started")
@@ -72,6 +72,7 @@ def test_a_running_booking_cancelled_stops_before_submitting(api, portal_sim, st
     assert portal_sim.get("/_sim/bookings").json() == []
     row = integration(stack_database_url, accepted["integracao_id"])
     assert (row.status, row.job_status, row.job_lease_owner) == (IntegracaoStatus.CANCELADO, "cancelled", None)
+    assert stack_redis.zcard("dramatiq:atacadao.XQ") == 0  # acknowledged: no dead letter for an operator
 
 
 @pytest.mark.chromium

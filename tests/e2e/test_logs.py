@@ -1,6 +1,8 @@
-"""What the services write to their logs: no secret, no phone number, no patient name."""
+"""What the services write to their logs: no secret, no phone number, no patient name; JSON lines, each
+line of a job naming the job."""
 
 import datetime as dt
+import json
 
 import pytest
 from test_campaign_flow import ended, start
@@ -37,3 +39,29 @@ def test_logs_carry_no_secret_and_no_personal_data(api, stack, whatsapp_sim):
     leaks = [f"{what} in {name}" for name, text in logs.items() for what, value in forbidden.items() if value in text]
     assert leaks == []
     assert "webhooks/evolution" in logs["api"]  # the webhook call was logged, without its secret
+
+
+def json_lines(text: str) -> list[dict]:
+    """The JSON objects among a log's lines (the dramatiq CLI's parent process keeps its own format)."""
+    found = []
+    for line in text.splitlines():
+        try:
+            found.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return found
+
+
+def test_services_write_json_lines_and_a_jobs_lines_name_the_job(api, stack):
+    booking = api.post("/portal/api/solicitar-agendamento-async", json={
+        "lote_id": "LOTE-JSON-LOGS", "data_agendamento": (dt.date.today() + dt.timedelta(days=1)).isoformat(),
+        "hora_agendamento": "11:00", "transportadora": "T", "tipo_veiculo": "truck"}).json()
+    api.wait_until(booking["status_url"], lambda body: body["status"] in ("finished", "failed"))
+
+    worker_lines = json_lines(stack.log_path("portal-worker").read_text())
+    of_the_job = [line for line in worker_lines if line.get("job_id") == booking["job_id"]]
+    assert of_the_job, "no line of the portal worker names the booking's job"
+    assert {(line["actor"], line["queue"]) for line in of_the_job} == {("portal.schedule_booking", "atacadao")}
+    access = [line for line in json_lines(stack.log_path("api").read_text())
+              if line["logger"] == "gunicorn.access" and "solicitar-agendamento-async" in line["message"]]
+    assert access and {"time", "level", "process"} <= set(access[0])

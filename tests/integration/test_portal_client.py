@@ -82,12 +82,15 @@ def test_booking_returns_the_protocol_the_portal_recorded(portal_sim: PortalSim,
     assert PROTOCOL_FORMAT.fullmatch(result.protocolo)
     [recorded] = portal_sim.bookings()
     assert recorded["protocolo"] == result.protocolo
-    assert {k: recorded[k] for k in ("lote", "data", "hora", "transportadora", "tipo_veiculo")} == {
+    fields = ("lote", "data", "hora", "transportadora", "transportadora_nome", "tipo_veiculo", "tipo_veiculo_nome")
+    assert {k: recorded[k] for k in fields} == {
         "lote": "L-1001",
         "data": NEXT_WEEK.isoformat(),
         "hora": "09:00",
-        "transportadora": "Transportes Rápido Ltda",
-        "tipo_veiculo": "carreta",
+        "transportadora": "230",  # the portal's codes, chosen by name
+        "transportadora_nome": "Transportes Rápido Ltda",
+        "tipo_veiculo": "13",
+        "tipo_veiculo_nome": "Carreta",
     }
     assert steps.names == ["busca", "login", "login", "formulario", "confirmacao"]
 
@@ -207,7 +210,8 @@ def test_vehicle_the_portal_does_not_offer_is_booking_rejected(portal_sim: Porta
         portal_for(portal_sim, portal_browser).book(booking("L-9001", tipo_veiculo="foguete"))
 
     assert str(raised.value) == (
-        "O portal não oferece tipo de veículo 'foguete'. Opções do portal: Truck, Carreta, Toco, Bitrem, Van."
+        "O portal não oferece tipo de veículo 'foguete'. Opções do portal: VUC, 3/4, Toco, Truck, Bitruck, Carreta, "
+        "Carreta LS, Vanderléia, Bitrem, Rodotrem, Van."
     )
     assert portal_sim.bookings() == []
 
@@ -283,7 +287,7 @@ def login(client: Any) -> None:
     assert client.post("/login", data={"usuario": "u", "senha": "p"}).status_code == 303
 
 
-FORM = {"lote": "L-1", "data": NEXT_WEEK.isoformat(), "hora": "08:00", "transportadora": "T", "tipo_veiculo": "Van"}
+FORM = {"lote": "L-1", "data": NEXT_WEEK.isoformat(), "hora": "08:00", "transportadora": "101", "tipo_veiculo": "20"}
 
 
 def test_simulator_books_the_same_lote_twice_like_the_real_portal(sim_client: Any) -> None:

@@ -46,7 +46,7 @@ def kill(process: subprocess.Popen) -> None:
 def services(configure, redis_url: str, database_url: str) -> dict[str, str]:
     configure(FILAS_REDIS_URL=redis_url, FILAS_DATABASE_URL=database_url)
     return {**os.environ, "FILAS_REDIS_URL": redis_url, "FILAS_DATABASE_URL": database_url,
-            "dramatiq_prom_port": "0"}
+            "FILAS_METRICS_PORT": "0"}
 
 
 def kill_mid_job_and_redeliver(module: str, env: dict[str, str], message, simulator_url: str,

@@ -106,6 +106,7 @@ def test_services_share_one_environment_that_points_at_the_simulators(config, tm
         "FILAS_EVOLUTION_INSTANCE": "filas",
         "FILAS_CHROMIUM_PATH": "",
         "FILAS_LOG_LEVEL": "INFO",
+        "FILAS_LOG_FORMAT": "json",
     }
     assert service_env(config) == expected
     for name in ("api", "portal-worker", "campaign-worker", "scheduler"):
@@ -116,12 +117,12 @@ def test_services_share_one_environment_that_points_at_the_simulators(config, tm
     assert specs["api"].ready_url == f"{config.api_url}/readyz" and specs["api"].ready_status == 200
 
 
-def test_two_local_workers_do_not_share_dramatiq_metrics(config, tmp_path):
+def test_no_two_local_services_share_metrics(config, tmp_path):
     specs = _by_name(process_specs(config, tmp_path))
-    portal, campaign = specs["portal-worker"].env, specs["campaign-worker"].env
-    assert portal["dramatiq_prom_port"] != campaign["dramatiq_prom_port"]
-    assert portal["dramatiq_prom_db"] != campaign["dramatiq_prom_db"]
-    assert portal["dramatiq_prom_host"] == "127.0.0.1"
+    served = [specs[name].env for name in ("portal-worker", "campaign-worker", "scheduler")]
+    assert len({env["FILAS_METRICS_PORT"] for env in served}) == 3
+    assert len({specs[name].env["FILAS_METRICS_DIR"] for name in ("api", "portal-worker", "campaign-worker")}) == 3
+    assert {env["FILAS_METRICS_HOST"] for env in served} == {"127.0.0.1"}
 
 
 def test_developer_settings_pass_through_but_never_override_the_stack(tmp_path):
@@ -238,6 +239,7 @@ def test_the_stack_fixture_runs_the_real_system(stack):
     assert stack.exited() == {}
 
 
-def test_each_local_worker_serves_its_own_dramatiq_metrics(stack):
-    for port in (stack.config.portal_metrics_port, stack.config.campaign_metrics_port):
+def test_each_local_worker_and_the_scheduler_serve_their_own_metrics(stack):
+    for port in (stack.config.portal_metrics_port, stack.config.campaign_metrics_port,
+                 stack.config.scheduler_metrics_port):
         wait_until(lambda port=port: http_status(f"http://127.0.0.1:{port}/") == 200, 60, f"metrics on {port}")

@@ -8,6 +8,7 @@ from filas_api import campaigns, docs, health, metrics, portal, tasks, webhooks
 from filas_api.auth import accepted_tokens, register_auth
 from filas_api.converters import register_converters
 from filas_api.errors import register_error_handlers
+from filas_api.ops import register_ops
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -22,9 +23,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     app.json.ensure_ascii = False
     app.json.sort_keys = False
+    metrics.register_request_metrics(app)  # first: its timer starts before other before_request functions
     register_converters(app.url_map)  # before the blueprints: their rules use the converters
     for blueprint in (health.bp, metrics.bp, docs.bp, portal.bp, campaigns.bp, tasks.bp, webhooks.bp):
         app.register_blueprint(blueprint)
+    register_ops(app, settings)  # the operations page (HTML, a login form instead of the bearer header)
     register_auth(app)
     register_error_handlers(app)
     return app

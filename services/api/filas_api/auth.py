@@ -9,6 +9,9 @@ from filas_api.errors import ApiError
 # The webhook authenticates by the secret in its URL (webhooks.py): gateways cannot send our token.
 PUBLIC_ENDPOINTS = {"health.healthz", "health.readyz", "docs.openapi", "metrics.metrics", "webhooks.evolution_event",
                     "static"}
+# Pages for people, whose browsers cannot send a bearer header: a login form takes the token and keeps a
+# signed session cookie instead (ops/session_auth.py).
+COOKIE_AUTH_BLUEPRINTS = {"ops"}
 
 
 def accepted_tokens(raw: str) -> list[bytes]:
@@ -20,9 +23,15 @@ def register_auth(app: Flask) -> None:
     def require_bearer_token() -> None:
         if request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:
             return
+        if request.blueprint in COOKIE_AUTH_BLUEPRINTS:
+            return
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise ApiError(401, "envie o cabeçalho Authorization: Bearer <token>")
-        if not any(hmac.compare_digest(token.encode(), known) for known in current_app.config["API_TOKENS"]):
+        if not is_accepted_token(token):
             raise ApiError(401, "token inválido")
+
+
+def is_accepted_token(token: str) -> bool:
+    return any(hmac.compare_digest(token.encode(), known) for known in current_app.config["API_TOKENS"])

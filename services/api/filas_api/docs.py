@@ -13,6 +13,7 @@ from flask import Blueprint, jsonify
 from pydantic import BaseModel
 from werkzeug.routing import BaseConverter
 
+from filas_api import idempotency
 from filas_api.converters import DbIdConverter, MessageIdConverter
 from filas_api.schemas import BookingRequest, CampaignCreate, EvolutionEvent, OptOutIn
 
@@ -62,6 +63,20 @@ ACCEPTED_BOOKING = {
     "202": _reply("Aceito e enfileirado", {**PORTAL_REPLY, "integracao_id": {"type": "integer"},
                                            "job_id": {"type": "string"}, "status_url": {"type": "string"}})
 }
+IDEMPOTENCY_KEY = {
+    "name": idempotency.HEADER, "in": "header", "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": idempotency.MAX_LENGTH, "pattern": "^[!-~]+$"},
+    "description": "Optional; e.g. a UUID made once per booking the user asks for. Sent again with the same key "
+                   "and body (a retry after a timeout, a double click), the request answers 200 with the first "
+                   "request's integracao_id and job_id and books nothing more; with another body, 422. Kept in "
+                   "PostgreSQL: it outlives restarts, and concurrent requests with one key make one job.",
+}
+REPLAYED_BOOKING = {
+    "200": {**_reply("Repetição de uma requisição já aceita (mesma Idempotency-Key e corpo): os mesmos ids",
+                     ACCEPTED_BOOKING["202"]["content"]["application/json"]["schema"]["properties"]),
+            "headers": {"Idempotent-Replayed": {"schema": {"type": "string", "enum": ["true"]}}}},
+    "422": _reply("Idempotency-Key já usada com outro corpo"),
+}
 
 PATHS: dict[str, dict[str, Any]] = {
     "/healthz": {"get": _operation("Liveness", {"200": _reply("Vivo")}, public=True)},
@@ -73,8 +88,9 @@ PATHS: dict[str, dict[str, Any]] = {
                                    public=True)},
     "/openapi.json": {"get": _operation("This document", {"200": _reply("OpenAPI 3")}, public=True)},
     "/portal/api/solicitar-agendamento-async": {
-        "post": _operation("Request a booking (asynchronous)", {**ACCEPTED_BOOKING, **BAD_INPUT, **CONFLICT,
-                                                                 **UNAVAILABLE}, body=BookingRequest)},
+        "post": _operation("Request a booking (asynchronous)", {**ACCEPTED_BOOKING, **REPLAYED_BOOKING, **BAD_INPUT,
+                                                                 **CONFLICT, **UNAVAILABLE}, body=BookingRequest,
+                           params=[IDEMPOTENCY_KEY])},
     "/portal/api/solicitar-agendamento": {
         "post": _operation("Legacy synchronous name; now answers like the async one",
                            {**ACCEPTED_BOOKING, **BAD_INPUT, **CONFLICT, **UNAVAILABLE}, body=BookingRequest)},

@@ -1,9 +1,11 @@
 """Job status as the front end reads it: the row in PostgreSQL is the truth about a job, the Redis job
 state its fast view (timestamps, progress, result) while retained.
 
-Which one answers: a row that says the job ended wins (a final state is final); otherwise the Redis view
-while it exists; otherwise the row. Neither can leave a final state, so a status never flips back.
-If Redis does not answer, status comes from the row alone.
+Which one answers: the row, when it records the job's state — it is written before the view at every step,
+and a job counts as started only once a delivery holds its lease (the view marks a fetched batch started a
+moment earlier). The one exception is a view that ended while its row did not (the row's write failed; the
+reconciler closes the row the same way). Without a row, the view. Neither can leave a final state, so a
+status never flips back. If Redis does not answer, status comes from the row alone.
 """
 
 import logging
@@ -65,10 +67,12 @@ def row_status(row: JobLifecycle, fallback: JobStatus) -> JobStatus:
 
 
 def current_status(job: Job | None, row: JobLifecycle | None, fallback: JobStatus) -> JobStatus:
-    truth = row_status(row, fallback) if row is not None else None
-    if truth is not None and (truth.is_final or job is None):
-        return truth
-    return job.status
+    if row is None:
+        return job.status
+    truth = row_status(row, fallback)
+    if job is not None and job.status.is_final and not truth.is_final:
+        return job.status
+    return truth
 
 
 # --- portal bookings ------------------------------------------------------------------------------
@@ -91,7 +95,7 @@ def booking_job_view(job_id: str) -> dict[str, Any] | None:
         "estado": state,
         "criado_em": iso(_first(job and job.created_at, integracao and integracao.job_queued_at,
                                 integracao and integracao.criado_em)),
-        "iniciado_em": iso(_first(job and job.started_at, integracao and integracao.job_started_at)),
+        "iniciado_em": iso(_first(integracao and integracao.job_started_at, job and job.started_at)),
         "finalizado_em": iso(_first(integracao and integracao.job_finished_at, job and job.finished_at))
         if state.is_final else None,
         "tentativas": _retries(job, integracao),
@@ -143,7 +147,7 @@ def task_view(job_id: str) -> dict[str, Any] | None:
         "tipo": job.actor if job else _task_kind(row or earlier, job_id),
         "status": state,
         "criado_em": iso(_first(job and job.created_at, row and row.job_queued_at)),
-        "iniciado_em": iso(_first(job and job.started_at, row and row.job_started_at)),
+        "iniciado_em": iso(_first(row and row.job_started_at, job and job.started_at)),
         "finalizado_em": iso(_first(row and row.job_finished_at, job and job.finished_at)) if state.is_final else None,
         "progresso": _progress(job.progress_done, job.progress_total) if job else None,
         "resultado": job.result if job and job.result is not None else _row_result(row or earlier),

@@ -10,6 +10,7 @@ from filas.db.models import LOAD_BLOCKING_STATUSES, IntegracaoStatus, PortalInte
 from filas.db.session import session_scope
 from filas.enqueue import send
 from filas.errors import InfrastructureUnavailable
+from filas_api import idempotency
 from filas_api.envelope import PORTAL_BLUEPRINT, ok
 from filas_api.errors import ApiError
 from filas_api.job_views import booking_job_view
@@ -24,7 +25,11 @@ bp = Blueprint(PORTAL_BLUEPRINT, __name__, url_prefix="/portal/api")
 @bp.post("/solicitar-agendamento-async")
 def request_booking():
     body = parse_body(BookingRequest)
-    integracao, message = _create_integration(body)
+    key = idempotency.requested_key()
+    try:
+        integracao, message = _create_integration(body, key)
+    except idempotency.AlreadyAccepted as earlier:
+        return _replayed(earlier)
     return _accepted(integracao, message, "Agendamento enfileirado")
 
 
@@ -66,8 +71,9 @@ def queues():
     return jsonify(ok(filas=queue_overview()))
 
 
-def _create_integration(body: BookingRequest):
+def _create_integration(body: BookingRequest, idempotency_key: str | None = None):
     with session_scope() as session:
+        key = idempotency.claim(session, idempotency_key, body) if idempotency_key else None
         _refuse_if_load_is_taken(session, body.lote_id)
         integracao = PortalIntegracao(**body.model_dump(), status=IntegracaoStatus.PENDENTE)
         session.add(integracao)
@@ -81,6 +87,8 @@ def _create_integration(body: BookingRequest):
             raise ApiError(409, f"o lote {body.lote_id} já tem um agendamento ativo ou concluído") from None
         message = contracts.SCHEDULE_BOOKING.message(integracao_id=integracao.id)
         lifecycle.queue(integracao, message.message_id)
+        if key is not None:
+            key.integracao_id, key.job_id = integracao.id, message.message_id
         _commit_or_conflict(session, integracao)
     return integracao, message
 
@@ -138,3 +146,14 @@ def _accepted(integracao: PortalIntegracao, message, text: str):
         status_url=absolute_url("portal.job_status", job_id=message.message_id),
     )
     return jsonify(body), 202
+
+
+def _replayed(earlier: idempotency.AlreadyAccepted):
+    """The first request's ids again; its job is not sent again (the reconciler covers a lost send)."""
+    body = ok(
+        message=f"Agendamento já aceito com esta {idempotency.HEADER}",
+        integracao_id=earlier.integracao_id,
+        job_id=earlier.job_id,
+        status_url=absolute_url("portal.job_status", job_id=earlier.job_id),
+    )
+    return jsonify(body), 200, {"Idempotent-Replayed": "true"}

@@ -80,8 +80,14 @@ class BookingRequest(Body):
     hora_agendamento: Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")] = Field(
         description="HH:MM"
     )
-    transportadora: Annotated[Text, StringConstraints(max_length=200)]
-    tipo_veiculo: Annotated[Text, StringConstraints(max_length=40)]
+    transportadora: Annotated[Text, StringConstraints(max_length=200)] = Field(
+        description="The carrier as the portal lists it: its code or its name (e.g. \"Agregado\"); case and "
+        "accents ignored. One the portal does not offer fails the job, its message listing the portal's options"
+    )
+    tipo_veiculo: Annotated[Text, StringConstraints(max_length=40)] = Field(
+        description="The portal's vehicle type: its code (e.g. \"11\") or its name (e.g. \"Truck\"); case and "
+        "accents ignored. One the portal does not offer fails the job, its message listing the portal's options"
+    )
 
     @field_validator("data_agendamento")
     @classmethod

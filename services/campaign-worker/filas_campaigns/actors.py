@@ -16,8 +16,14 @@ from filas.db.models import MensagemTipo, WhatsappStatus
 from filas.errors import PermanentJobError
 from filas.runtime import current_job_id, report_progress, stop_if_cancelled
 from filas.settings import get_settings
-from filas_campaigns import records
-from filas_campaigns.gateways import GatewayPermanentError, gateway_from_settings
+from filas_campaigns import metrics, records
+from filas_campaigns.gateways import (
+    GatewayPermanentError,
+    GatewayTransientError,
+    NumberStatus,
+    WhatsAppGateway,
+    gateway_from_settings,
+)
 from filas_campaigns.sending import send_once
 
 logger = logging.getLogger(__name__)
@@ -36,7 +42,7 @@ def validate_numbers(campanha_id: int) -> dict[str, Any]:
             for start in range(0, len(pending), VALIDATION_CHUNK):
                 stop_if_cancelled()
                 chunk = pending[start:start + VALIDATION_CHUNK]
-                statuses = gateway.check_numbers([contato.telefone for contato in chunk])
+                statuses = _check_numbers(gateway, [contato.telefone for contato in chunk])
                 records.save_validation({c.id: (s.exists, s.whatsapp_id) for c, s in zip(chunk, statuses, strict=True)})
                 done += len(chunk)
                 report_progress(done, total)
@@ -101,6 +107,14 @@ def follow_up() -> dict[str, Any]:
         gateway.close()
     records.finish_daily_run(contracts.FOLLOW_UP.name, day, current_job_id())
     return {"referencia": referencia, "contatos": len(candidates), **outcomes}
+
+
+def _check_numbers(gateway: WhatsAppGateway, numbers: list[str]) -> list[NumberStatus]:
+    try:
+        return gateway.check_numbers(numbers)
+    except GatewayTransientError as error:
+        metrics.gateway_error(error)
+        raise
 
 
 def _scheduled_day(zone: ZoneInfo) -> date | None:

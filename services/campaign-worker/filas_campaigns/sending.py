@@ -4,7 +4,7 @@ import logging
 
 from filas.db.models import Contato, MensagemStatus
 from filas.phones import mask
-from filas_campaigns import records
+from filas_campaigns import metrics, records
 from filas_campaigns.gateways import (
     GatewayTransientError,
     RecipientRejected,
@@ -26,18 +26,23 @@ def send_once(gateway: WhatsAppGateway, contato: Contato, text: str, tipo: str, 
     if mensagem is None:
         return Outcome.ALREADY_DONE
     if mensagem.status == MensagemStatus.IGNORADA:
+        metrics.message_outcome(metrics.OPTED_OUT)
         return Outcome.SKIPPED
     mensagem_id = mensagem.id
     try:
         sent = gateway.send_text(contato.whatsapp_id or contato.telefone, text)
     except RecipientRejected as error:
         records.finish_message(mensagem_id, MensagemStatus.FALHOU, erro=str(error))
+        metrics.message_outcome(metrics.INVALID_NUMBER)
         return Outcome.FAILED
     except GatewayTransientError as error:
+        metrics.gateway_error(error)
+        metrics.message_outcome(metrics.OUTCOME_UNKNOWN if error.outcome_unknown else metrics.FAILED)
         if not error.outcome_unknown:
             records.release_claim(mensagem_id)
         # else: it may have arrived; the row stays 'enviando' and is never sent again (no duplicates).
         raise
     records.finish_message(mensagem_id, MensagemStatus.ENVIADA, gateway_message_id=sent.gateway_message_id)
+    metrics.message_outcome(metrics.SENT)
     logger.info("sent %s message to %s", tipo, mask(contato.telefone))
     return Outcome.SENT

@@ -1,10 +1,14 @@
 """Entry module of the campaign worker: `dramatiq filas_campaigns.worker --processes 1 --threads 4`."""
 
-from filas import contracts
-from filas.broker import add_worker_metrics, setup_broker
-from filas.logs import configure_logging
-from filas.settings import get_settings
-from filas_campaigns import actors, maintenance
+from filas.worker_metrics import prepare_worker_process
+
+prepare_worker_process()  # first: the modules below create metrics when imported
+
+from filas import contracts  # noqa: E402
+from filas.broker import add_worker_metrics, setup_broker  # noqa: E402
+from filas.logs import configure_logging  # noqa: E402
+from filas.settings import get_settings  # noqa: E402
+from filas_campaigns import actors, maintenance  # noqa: E402
 
 configure_logging(get_settings().log_level)
 broker = setup_broker()

@@ -10,7 +10,7 @@ from typing import Any
 from filas.db.models import PortalIntegracao
 from filas.runtime import current_job_id, enter_point_of_no_return, stop_if_cancelled
 from filas.settings import get_settings
-from filas_portal import records
+from filas_portal import metrics, records
 from filas_portal.browser_pool import thread_browser
 from filas_portal.portal_client import (
     AtacadaoPortal,
@@ -23,6 +23,11 @@ logger = logging.getLogger(__name__)
 
 
 def schedule_booking(integracao_id: int) -> dict[str, Any]:
+    with metrics.booking_attempt():
+        return _book(integracao_id)
+
+
+def _book(integracao_id: int) -> dict[str, Any]:
     job_id = current_job_id()
     integracao = records.load_integration(integracao_id)
     # Safe points: before the browser opens, and before the form is submitted (_before_submit). Once the
@@ -30,7 +35,8 @@ def schedule_booking(integracao_id: int) -> dict[str, Any]:
     stop_if_cancelled()
     portal = _portal_client(integracao.id, job_id)
     try:
-        result = portal.book(_booking_request(integracao))
+        with metrics.timed_on_portal():
+            result = portal.book(_booking_request(integracao))
     except PortalPermanentError as error:
         records.add_log(integracao.id, job_id, "erro", str(error), level="erro")
         raise
@@ -41,6 +47,7 @@ def schedule_booking(integracao_id: int) -> dict[str, Any]:
         records.save_portal_session(portal.storage_state())
     records.mark_booked(integracao.id, result.protocolo)
     records.add_log(integracao.id, job_id, "concluido", f"protocolo {result.protocolo}")
+    metrics.booking_done(result)
     return {"protocolo": result.protocolo, "ja_existia": result.already_existed}
 
 
@@ -54,6 +61,11 @@ def _before_submit(integracao_id: int) -> None:
     records.mark_submitted(integracao_id)
 
 
+def _on_step(integracao_id: int, job_id: str, step: str, message: str) -> None:
+    metrics.observe_step(step)
+    records.add_log(integracao_id, job_id, step, message)
+
+
 def _portal_client(integracao_id: int, job_id: str) -> AtacadaoPortal:
     settings = get_settings()
     return AtacadaoPortal(
@@ -62,7 +74,7 @@ def _portal_client(integracao_id: int, job_id: str) -> AtacadaoPortal:
         username=settings.portal_username,
         password=settings.portal_password.get_secret_value(),
         storage_state=records.load_portal_session(),
-        on_step=lambda step, message: records.add_log(integracao_id, job_id, step, message),
+        on_step=lambda step, message: _on_step(integracao_id, job_id, step, message),
         timeout_ms=settings.portal_timeout_ms,
         before_submit=lambda: _before_submit(integracao_id),
     )

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from playwright.sync_api import Browser, Playwright, sync_playwright
 
+from filas_portal.metrics import BROWSER_LAUNCHES
+
 SYSTEM_CHROMIUM = "/usr/bin/chromium"
 
 CHROMIUM_FLAGS = (
@@ -68,6 +70,7 @@ def resolve_chromium(
 
 
 def launch_browser(playwright: Playwright, choice: ChromiumChoice) -> Browser:
+    BROWSER_LAUNCHES.inc()
     return playwright.chromium.launch(
         headless=True,
         executable_path=choice.executable_path,

@@ -10,6 +10,7 @@ from playwright.sync_api import Browser, Playwright, sync_playwright
 
 from filas.settings import get_settings
 from filas_portal.browser import launch_browser, resolve_chromium
+from filas_portal.metrics import BROWSER_RECYCLES
 
 _local = threading.local()
 
@@ -18,6 +19,8 @@ def thread_browser() -> Browser:
     browser: Browser | None = getattr(_local, "browser", None)
     if browser is not None and browser.is_connected():
         return browser
+    if browser is not None:
+        BROWSER_RECYCLES.inc()
     playwright = _thread_playwright()
     _local.browser = launch_browser(playwright, resolve_chromium(get_settings().chromium_path, playwright))
     return _local.browser

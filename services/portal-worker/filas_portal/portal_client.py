@@ -5,13 +5,19 @@ looks the load up in the portal's bookings list first (so a redelivered job find
 made), and only then fills and submits the booking form. Knows nothing of Dramatiq or the database.
 
 Error classes tell the caller what to do: `PortalTransientError` is worth retrying (timeouts, HTTP 5xx,
-connection refused, a session lost mid-submit); `PortalPermanentError` and its subclasses are not.
-Retrying after any error is safe because every attempt searches before it books.
+connection refused, a session lost mid-submit); `PortalUnavailable` also says when, from the portal's
+Retry-After; `PortalPermanentError` and its subclasses are not (a slot taken, data the portal refuses, a
+CAPTCHA, a session that cannot be renewed without a person). Retrying after any error is safe because
+every attempt searches before it books.
+
+The form's selects are matched as the front end names things: an option's value (the portal's code, e.g.
+vehicle "11") or its label ("Truck"), case and accents ignored.
 """
 
 from __future__ import annotations
 
 import contextlib
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -22,7 +28,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Response
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from filas.errors import FilasError, PermanentJobError
+from filas.errors import FilasError, PermanentJobError, RetryLater
 
 StepCallback = Callable[[str, str], None]
 
@@ -42,11 +48,16 @@ FORM_TRANSPORTADORA = "#transportadora"
 FORM_TIPO_VEICULO = "#tipo_veiculo"
 FORM_SUBMIT = "#agendar"
 FORM_ERROR = "#erro"
+SLOT_UNAVAILABLE = "#horario-indisponivel"
 CAPTCHA = "#captcha"
 PROTOCOL = "#protocolo"
 
 BOOKINGS_PATH = "/agendamentos"
 NEW_BOOKING_PATH = "/agendamentos/novo"
+
+# A Retry-After longer than this is not waited for in one go: the retry asks again.
+MAX_RETRY_AFTER_SECONDS = 600
+SET_UP_SESSION = "uma pessoa precisa configurar a sessão do portal e depois reprocessar a integração"
 
 _ROWS_SCRIPT = """rows => rows.map(r => [
   (r.querySelector('.lote')?.textContent || '').trim(),
@@ -78,6 +89,10 @@ class PortalTransientError(PortalError):
     """Timeouts, HTTP 5xx, connection refused: worth retrying later."""
 
 
+class PortalUnavailable(PortalTransientError, RetryLater):
+    """The portal answered 5xx, 408 or 429 with Retry-After: retried after the delay it asked for."""
+
+
 class PortalPermanentError(PortalError, PermanentJobError):
     """Retrying will not help; the message says why."""
 
@@ -86,12 +101,20 @@ class CaptchaRequired(PortalPermanentError):
     """The portal asked for a CAPTCHA, which only a person can answer."""
 
 
+class SessionExpired(PortalPermanentError):
+    """The saved session is gone and no automatic login can renew it: a person must set it up."""
+
+
 class LoginRejected(PortalPermanentError):
     """The portal refused the configured credentials."""
 
 
 class BookingRejected(PortalPermanentError):
     """The portal (or its form's choices) refused the booking data; the message is the portal's."""
+
+
+class SlotUnavailable(BookingRejected):
+    """The chosen date and time are full on the portal."""
 
 
 class AtacadaoPortal:
@@ -171,12 +194,16 @@ class AtacadaoPortal:
         self._login(page)
         self._check(page.goto(self._base_url + path), path)
         if self._on_login_page(page):
-            raise PortalPermanentError(
-                "O portal pediu login de novo logo após aceitar o login; a sessão não se mantém."
+            raise SessionExpired(
+                f"O portal pediu login de novo logo após aceitar o login; a sessão não se mantém: {SET_UP_SESSION}."
             )
 
     def _login(self, page: Page) -> None:
         self._step("login", "Sessão salva ausente ou expirada; entrando no portal.")
+        if not (self._username and self._password):
+            raise SessionExpired(f"A sessão do portal expirou e não há usuário e senha configurados: {SET_UP_SESSION}.")
+        if page.locator(CAPTCHA).count():
+            raise SessionExpired(f"A sessão do portal expirou e o portal pede CAPTCHA para entrar: {SET_UP_SESSION}.")
         page.fill(LOGIN_USER, self._username)
         page.fill(LOGIN_PASSWORD, self._password)
         with page.expect_navigation() as navigation:
@@ -185,21 +212,24 @@ class AtacadaoPortal:
         if page.locator(LOGIN_ERROR).count():
             raise LoginRejected(f"O portal recusou o login: {_text(page, LOGIN_ERROR)}")
         if self._on_login_page(page):
-            raise PortalPermanentError("O portal não aceitou o login nem explicou o motivo.")
+            raise SessionExpired(f"O portal não aceitou o login nem explicou o motivo: {SET_UP_SESSION}.")
         self._step("login", "Login aceito pelo portal.")
 
     def _fill_form(self, page: Page, request: BookingRequest) -> None:
         page.fill(FORM_LOTE, request.lote_id)
         page.fill(FORM_DATA, request.data.isoformat())
         self._choose(page, FORM_HORA, request.hora, "horário")
-        page.fill(FORM_TRANSPORTADORA, request.transportadora)
+        self._choose(page, FORM_TRANSPORTADORA, request.transportadora, "transportadora")
         self._choose(page, FORM_TIPO_VEICULO, request.tipo_veiculo, "tipo de veículo")
 
     def _choose(self, page: Page, select: str, wanted: str, label: str) -> None:
-        """Select by value or visible text, ignoring case; a choice the portal does not offer is refused."""
+        """Select by value (the portal's code) or visible text, ignoring case and accents; a choice the portal
+        does not offer is refused. Left blank, the select stays unchosen and the portal says what is missing."""
+        key = _comparable(wanted)
+        if not key:
+            return
         options = page.locator(f"{select} option").evaluate_all(_OPTIONS_SCRIPT)
-        key = wanted.strip().lower()
-        value = next((v for v, text in options if v and key in (v.lower(), text.lower())), None)
+        value = next((v for v, text in options if v and key in (_comparable(v), _comparable(text))), None)
         if value is None:
             offered = ", ".join(text for v, text in options if v)
             raise BookingRejected(f"O portal não oferece {label} '{wanted}'. Opções do portal: {offered}.")
@@ -212,6 +242,8 @@ class AtacadaoPortal:
         if page.locator(PROTOCOL).count():
             return _text(page, PROTOCOL)
         self._raise_if_captcha(page, lote)
+        if page.locator(SLOT_UNAVAILABLE).count():
+            raise SlotUnavailable(_text(page, SLOT_UNAVAILABLE))
         if page.locator(FORM_ERROR).count():
             raise BookingRejected(_text(page, FORM_ERROR))
         if self._on_login_page(page):
@@ -235,7 +267,7 @@ class AtacadaoPortal:
 
     def _raise_if_captcha(self, page: Page, lote: str) -> None:
         if page.locator(CAPTCHA).count():
-            raise CaptchaRequired(f"O portal pediu CAPTCHA ao agendar o lote {lote}; é preciso agendar manualmente.")
+            raise CaptchaRequired(f"O portal pediu CAPTCHA ao agendar o lote {lote}: {SET_UP_SESSION}.")
 
     def _on_login_page(self, page: Page) -> bool:
         return page.locator(LOGIN_FORM).count() > 0
@@ -245,7 +277,13 @@ class AtacadaoPortal:
             return
         status = response.status
         if status >= 500 or status in (408, 429):
-            raise PortalTransientError(f"O portal respondeu HTTP {status} ({what}); tentar novamente mais tarde.")
+            retry_after = _retry_after_seconds(response.headers.get("retry-after"))
+            if retry_after is None:
+                raise PortalTransientError(f"O portal respondeu HTTP {status} ({what}); tentar novamente mais tarde.")
+            raise PortalUnavailable(
+                f"O portal respondeu HTTP {status} ({what}) e pediu para aguardar {retry_after} s.",
+                delay=retry_after * 1000,
+            )
         if status >= 400:
             raise PortalPermanentError(f"O portal respondeu HTTP {status} ({what}).")
 
@@ -256,6 +294,20 @@ class AtacadaoPortal:
 
 def _text(page: Page, selector: str) -> str:
     return " ".join(page.locator(selector).first.inner_text().split())
+
+
+def _comparable(text: str) -> str:
+    """Case, accents and repeated spaces do not tell two names apart ("vanderleia" is "Vanderléia")."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).split())
+
+
+def _retry_after_seconds(header: str | None) -> int | None:
+    """Retry-After in seconds (the delay form; the HTTP-date form is rare on portals and read as absent)."""
+    seconds = (header or "").strip()
+    if not (seconds.isascii() and seconds.isdecimal()):
+        return None
+    return min(max(int(seconds), 1), MAX_RETRY_AFTER_SECONDS)
 
 
 def _first_line(exc: Exception) -> str:

@@ -33,6 +33,7 @@ from filas.contracts import ActorContract
 from filas.db.models import ExecucaoPeriodica
 from filas.db.session import session_scope
 from filas.jobs import JobStatus
+from filas_scheduler import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -86,11 +87,16 @@ class DailyJob:
                 f"if missed at its time, sent late until {until}")
 
     def send_with_options(self, *, scheduled_at: str, **_options) -> None:
-        """periodiq's tick. Never raises: a database or Redis outage must not stop the other schedules."""
+        """periodiq's tick. Never raises: a database or Redis outage must not stop the other schedules.
+        A tick on a day the job is due that made sure of the day's run is the job's successful run."""
         try:
-            self.tick(pendulum.parse(scheduled_at))
+            now = pendulum.parse(scheduled_at)
+            self.tick(now)
         except Exception:
             logger.exception("%s: could not check whether today's run is due; trying again next minute", self)
+            return
+        if self.schedule.due_day(now, self.zone) is not None:
+            metrics.record_success(self.actor_name)
 
     def tick(self, now: datetime) -> dramatiq.Message | None:
         """Send the day's message if it is due and neither run nor waiting; return what was sent."""

@@ -12,6 +12,8 @@ from typing import Any
 
 from periodiq import cron
 
+from filas_scheduler import metrics
+
 logger = logging.getLogger(__name__)
 
 
@@ -40,4 +42,5 @@ class LeaderTask:
         except Exception:
             logger.exception("%s failed; trying again at its next tick", self.actor_name)
             return
+        metrics.record_success(self.actor_name)
         logger.info("%s done: %s", self.actor_name, outcome)

@@ -15,6 +15,7 @@ import time
 from filas.broker import get_redis
 from filas.logs import configure_logging
 from filas.settings import get_settings
+from filas_scheduler import metrics
 from filas_scheduler.leader import become_leader
 
 
@@ -31,7 +32,9 @@ def main() -> None:
 
     settings = get_settings()
     configure_logging(settings.log_level)
+    metrics.serve()  # a standby says so too (filas_scheduler_leader 0)
     become_leader(get_redis(), settings.scheduler_lock_ttl_seconds)
+    metrics.leader.set(1)
 
     from filas_scheduler.periodic import periodic_actors
 

@@ -21,6 +21,7 @@ from filas.reconcile import reconcile
 from filas.settings import get_settings
 from filas_scheduler.daily import DailyJob, DailySchedule
 from filas_scheduler.leader_tasks import LeaderTask
+from filas_scheduler.metrics import RecordCronSends
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ def register(broker: dramatiq.Broker) -> list[Any]:
     process that consumes them, and the workers do not use it (a message that waited in the queue while
     the workers were down must still run; the follow-up checks its own day and cut-off)."""
     broker.add_middleware(PeriodiqMiddleware(skip_delay=60))
+    broker.add_middleware(RecordCronSends(schedule.contract.name for schedule in schedules()))
     zone = ZoneInfo(get_settings().schedule_timezone)
     actors: list[Any] = [
         dramatiq.actor(
