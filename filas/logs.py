@@ -11,6 +11,7 @@ Dramatiq's format for its few lines (boot and shutdown).
 import logging
 from enum import StrEnum
 
+from dramatiq.common import q_name
 from dramatiq.middleware import CurrentMessage
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
@@ -36,7 +37,7 @@ class JobContext(logging.Filter):
         if message is None:
             record.job_fields, record.job = {}, ""
         else:
-            queue = message.queue_name.removesuffix(".DQ")
+            queue = q_name(message.queue_name)
             record.job_fields = {"job_id": message.message_id, "actor": message.actor_name, "queue": queue}
             record.job = f" [job {message.message_id} {message.actor_name} on {queue}]"
         return True

@@ -22,6 +22,7 @@ from functools import partial
 from typing import Any
 
 from dramatiq import Middleware
+from dramatiq.common import q_name
 from dramatiq.middleware import SkipMessage
 
 from filas import lifecycle
@@ -64,7 +65,7 @@ class JobStateMiddleware(Middleware):
         if message.options.get(POSTPONED):
             return  # the job runs meanwhile: its view says so
         self._write(broker, message, self.store.queued_call(
-            message.message_id, message.actor_name, _base_queue(message.queue_name),
+            message.message_id, message.actor_name, q_name(message.queue_name),
             retries=message.options.get("retries", 0), broker_queue=message.queue_name,
             redis_message_id=message.options.get("redis_message_id", ""),
         ))
@@ -108,7 +109,7 @@ class JobStateMiddleware(Middleware):
 
     def _finish(self, broker, message, status: JobStatus, **fields: Any) -> None:
         self._write(broker, message, self.store.finish_call(
-            message.message_id, message.actor_name, _base_queue(message.queue_name), status, **fields))
+            message.message_id, message.actor_name, q_name(message.queue_name), status, **fields))
 
     @staticmethod
     def _write(broker, message, call: ScriptCall) -> None:
@@ -275,6 +276,3 @@ def _retries_exhausted(broker, message, exception: BaseException) -> bool:
     throws = message.options.get("throws") or broker.get_actor(message.actor_name).options.get("throws")
     return message.failed and not (throws and isinstance(exception, throws))
 
-
-def _base_queue(queue_name: str) -> str:
-    return queue_name[:-3] if queue_name.endswith(".DQ") else queue_name

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from dramatiq import Middleware
+from dramatiq.common import q_name
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from filas import prometheus_multiprocess
@@ -100,7 +101,7 @@ class WorkerMetrics(Middleware):
 
     def after_worker_boot(self, broker, worker) -> None:
         wanted = worker.consumer_whitelist
-        queues = {base_queue(name) for name in broker.get_declared_queues()}
+        queues = {q_name(name) for name in broker.get_declared_queues()}
         self._consumed = sorted(queue for queue in queues if not wanted or queue in wanted)
         for queue in self._consumed:
             self.metrics.worker_threads.labels(queue).set(worker.worker_threads)
@@ -180,13 +181,8 @@ def serve_metrics() -> int:
     return 0
 
 
-def base_queue(queue_name: str) -> str:
-    """Dramatiq's delay queue "q.DQ" is queue "q"."""
-    return queue_name.removesuffix(".DQ")
-
-
 def _labels(message) -> tuple[str, str]:
-    return base_queue(message.queue_name), message.actor_name
+    return q_name(message.queue_name), message.actor_name  # a delay queue "q.DQ" is queue "q"
 
 
 def _directory() -> Path:
