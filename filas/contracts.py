@@ -122,7 +122,7 @@ CLEANUP = ActorContract(
     name="maintenance.cleanup",
     queue="maintenance",
     arguments=NoArguments,
-    description="Every 6 hours: delete step logs past their retention",
+    description="Every 6 hours: delete step logs and failed attempts' evidence past their retention",
     max_retries=2,
 )
 

@@ -122,9 +122,9 @@ def find_row(job_id: str) -> tuple[type[JobLifecycle], Any] | None:
     return None
 
 
-def request_cancel(model: type[JobLifecycle], job_id: str) -> CancelOutcome:
-    """A waiting job (queued, delayed, retrying) is cancelled at once and its row closed; a running one
-    (a live lease) is asked to stop at its next safe point."""
+def request_cancel(model: type[JobLifecycle], job_id: str, reason: str = CANCELLED_MESSAGE) -> CancelOutcome:
+    """A waiting job (queued, delayed, retrying) is cancelled at once and its row closed with `reason`; a
+    running one (a live lease) is asked to stop at its next safe point."""
     now = utcnow()
     with session_scope() as session:
         row = session.scalars(select(model).where(model.job_id == job_id).with_for_update()).first()
@@ -135,7 +135,7 @@ def request_cancel(model: type[JobLifecycle], job_id: str) -> CancelOutcome:
         row.job_cancel_requested = True
         if row.job_lease_until is not None and row.job_lease_until > now:
             return CancelOutcome.REQUESTED
-        _close(row, JobStatus.CANCELLED, CANCELLED_MESSAGE, was_running=False)
+        _close(row, JobStatus.CANCELLED, reason, was_running=False)
         return CancelOutcome.CANCELLED
 
 

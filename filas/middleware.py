@@ -10,8 +10,9 @@
 
 RowLifecycle and JobState sit before Retries in the middleware list, JobState first: Dramatiq calls after_*
 hooks in reverse order, so both run after Retries and see whether a failure was final (`message.failed`),
-and the row (the truth) is written before the view — a reader never sees a view that ended before its row. A delivery
-refused by its row marks its message (NOT_OWNER, ROW_STATUS) so that the view is left to its owner.
+and the row (the truth) is written before the view — a reader never sees a view that ended before its row.
+A delivery refused by its row marks its message (NOT_OWNER, ROW_STATUS) so that the view is left to its
+owner.
 """
 
 import logging

@@ -7,14 +7,14 @@ Each service reads only what it needs; defaults suit a laptop running `make run`
 from datetime import time
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from filas.singletons import process_wide
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="FILAS_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="FILAS_", extra="ignore", populate_by_name=True)
 
     # --- shared infrastructure -------------------------------------------------------------
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis: broker, job state, locks")
@@ -63,11 +63,32 @@ class Settings(BaseSettings):
 
     # --- portal worker ----------------------------------------------------------------------
     portal_url: str = Field("http://127.0.0.1:8101", description="Base URL of the supplier portal")
-    portal_username: str = Field("", description="Supplier portal login")
-    portal_password: SecretStr = Field(SecretStr(""), description="Supplier portal password")
+    # The RQ guide's names, ATACADAO_USUARIO and ATACADAO_SENHA, are read too (the FILAS_ name wins).
+    portal_username: str = Field(
+        "", description="Supplier portal login (also read from `ATACADAO_USUARIO`)",
+        validation_alias=AliasChoices("FILAS_PORTAL_USERNAME", "ATACADAO_USUARIO"),
+    )
+    portal_password: SecretStr = Field(
+        SecretStr(""), description="Supplier portal password (also read from `ATACADAO_SENHA`)",
+        validation_alias=AliasChoices("FILAS_PORTAL_PASSWORD", "ATACADAO_SENHA"),
+    )
     portal_timeout_ms: int = Field(30_000, description="Timeout of one browser step on the portal")
     portal_time_limit_seconds: int = Field(
         1800, description="Longest one attempt of a booking job may run; past it the attempt is stopped and retried"
+    )
+    portal_evidence_max_bytes: int = Field(
+        262_144, description="Largest screenshot, and largest page HTML, kept from a failed booking attempt (the "
+        "screenshot is re-encoded smaller or dropped, the HTML cut)"
+    )
+    portal_evidence_per_integration: int = Field(
+        10, description="Failed attempts' evidence kept per integration; the oldest beyond this is deleted"
+    )
+    portal_evidence_retention_days: int = Field(
+        14, description="Failed attempts' evidence older than this is deleted by clean-up"
+    )
+    portal_evidence_timeout_ms: int = Field(
+        5_000,
+        description="Longest the capture of a failed attempt's screenshot and HTML may take; past it, none is kept",
     )
     chromium_path: str = Field(
         "", description="Chromium executable; empty: Playwright's own browser, else /usr/bin/chromium"

@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -113,6 +114,28 @@ class PortalLog(Base):
     integracao: Mapped[PortalIntegracao] = relationship(back_populates="logs")
 
 
+class PortalEvidencia(Base):
+    """What the portal showed when a booking attempt failed: a JPEG screenshot and the page's HTML, each cut
+    to FILAS_PORTAL_EVIDENCE_MAX_BYTES, password inputs' values removed. Kept for
+    FILAS_PORTAL_EVIDENCE_RETENTION_DAYS, at most FILAS_PORTAL_EVIDENCE_PER_INTEGRATION per integration."""
+
+    __tablename__ = "portal_evidencias"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    integracao_id: Mapped[int] = mapped_column(ForeignKey("portal_integracoes.id", ondelete="CASCADE"), index=True)
+    job_id: Mapped[str | None] = mapped_column(String(36))
+    tentativa: Mapped[int] = mapped_column(Integer, default=1)
+    etapa: Mapped[str | None] = mapped_column(String(40))  # the last step logged before the failure
+    erro: Mapped[str] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(Text)
+    screenshot: Mapped[bytes | None] = mapped_column(LargeBinary)
+    html: Mapped[str | None] = mapped_column(Text)
+    html_truncado: Mapped[bool] = mapped_column(Boolean, default=False)
+    screenshot_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    html_bytes: Mapped[int] = mapped_column(Integer, default=0)  # UTF-8
+    criado_em: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
 class ChaveIdempotencia(Base):
     """A booking request's Idempotency-Key: the same key again gets this integration and job.
 
@@ -129,13 +152,18 @@ class ChaveIdempotencia(Base):
 
 
 class PortalSession(Base):
-    """The portal's saved browser session (cookies), shared by every portal-worker replica."""
+    """The portal's saved browser session (cookies), shared by every portal-worker replica.
+
+    `versao` grows by one at each save: a save names the version it read, and is refused when another
+    save came in between (filas_portal.session_store)."""
 
     __tablename__ = "portal_sessions"
 
     portal: Mapped[str] = mapped_column(String(40), primary_key=True)
     storage_state: Mapped[dict[str, Any]]
     atualizado_em: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    versao: Mapped[int] = mapped_column(default=1, server_default="1")
+    salvo_por: Mapped[str | None] = mapped_column(String(200))  # "worker host:pid" or "user@host (command)"
 
 
 # --- WhatsApp campaigns -----------------------------------------------------------------------

@@ -13,7 +13,7 @@ from filas_api.ops import register_ops
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or get_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     app = Flask(__name__)
     app.config.update(
         API_TOKENS=accepted_tokens(settings.api_tokens.get_secret_value()),

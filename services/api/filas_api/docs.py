@@ -78,6 +78,21 @@ REPLAYED_BOOKING = {
     "422": _reply("Idempotency-Key já usada com outro corpo"),
 }
 
+EVIDENCE_ITEM = {"type": "object", "properties": {
+    "id": {"type": "integer"}, "criado_em": {"type": "string", "format": "date-time"},
+    "job_id": {"type": ["string", "null"]}, "tentativa": {"type": "integer"},
+    "etapa": {"type": ["string", "null"], "description": "The last step logged before the failure"},
+    "erro": {"type": "string"}, "url": {"type": ["string", "null"], "description": "The page the browser was on"},
+    "screenshot_bytes": {"type": "integer", "description": "0: no screenshot kept (none fit the size limit)"},
+    "html_bytes": {"type": "integer"}, "html_truncado": {"type": "boolean"},
+    "screenshot_url": {"type": "string"}, "html_url": {"type": "string"}}}
+EVIDENCE_FILE_404 = {"404": _reply("Evidência desconhecida, ou sem este arquivo")}
+
+
+def _file(description: str, media_type: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {media_type: {"schema": schema}}}
+
+
 PATHS: dict[str, dict[str, Any]] = {
     "/healthz": {"get": _operation("Liveness", {"200": _reply("Vivo")}, public=True)},
     "/readyz": {"get": _operation("Readiness: the database answers (Redis is reported, not required)",
@@ -108,6 +123,23 @@ PATHS: dict[str, dict[str, Any]] = {
     "/portal/api/status-filas": {
         "get": _operation("Queues overview", {"200": _reply("Per queue counts", {
             **PORTAL_REPLY, "filas": {"type": "object"}}), **UNAVAILABLE})},
+    "/portal/api/integracoes/{integracao_id}/evidencias": {
+        "get": _operation("Evidence of an integration's failed attempts (newest first; files by their URLs)",
+                          {"200": _reply("Evidências", {**PORTAL_REPLY, "integracao_id": {"type": "integer"},
+                                                        "evidencias": {"type": "array", "items": EVIDENCE_ITEM}}),
+                           **NOT_FOUND, **UNAVAILABLE},
+                          params=[_path_param("integracao_id", DbIdConverter)])},
+    "/portal/api/evidencias/{evidencia_id}/screenshot": {
+        "get": _operation("Screenshot of the portal's page when the attempt failed",
+                          {"200": _file("JPEG", "image/jpeg", {"type": "string", "format": "binary"}),
+                           **EVIDENCE_FILE_404, **UNAVAILABLE},
+                          params=[_path_param("evidencia_id", DbIdConverter)])},
+    "/portal/api/evidencias/{evidencia_id}/html": {
+        "get": _operation("The portal page's HTML when the attempt failed, as a plain-text attachment (never "
+                          "rendered); password inputs' values removed, cut at FILAS_PORTAL_EVIDENCE_MAX_BYTES",
+                          {"200": _file("The HTML, as text", "text/plain", {"type": "string"}),
+                           **EVIDENCE_FILE_404, **UNAVAILABLE},
+                          params=[_path_param("evidencia_id", DbIdConverter)])},
     "/api/campanhas": {
         "post": _operation("Create a campaign with its contacts", {"201": _reply("Criada"), **UNAVAILABLE},
                            body=CampaignCreate)},

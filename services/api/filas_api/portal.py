@@ -10,7 +10,7 @@ from filas.db.models import LOAD_BLOCKING_STATUSES, IntegracaoStatus, PortalInte
 from filas.db.session import session_scope
 from filas.enqueue import send
 from filas.errors import InfrastructureUnavailable
-from filas_api import idempotency
+from filas_api import evidence, idempotency
 from filas_api.envelope import PORTAL_BLUEPRINT, ok
 from filas_api.errors import ApiError
 from filas_api.job_views import booking_job_view
@@ -69,6 +69,31 @@ def reprocess(integracao_id: int):
 @bp.get("/status-filas")
 def queues():
     return jsonify(ok(filas=queue_overview()))
+
+
+@bp.get("/integracoes/<db_id:integracao_id>/evidencias")
+def evidence_list(integracao_id: int):
+    listed = evidence.evidence_list(integracao_id)
+    if listed is None:
+        raise ApiError(404, f"integração {integracao_id} não encontrada")
+    for item in listed:
+        item["screenshot_url"] = absolute_url("portal.evidence_screenshot", evidencia_id=item["id"])
+        item["html_url"] = absolute_url("portal.evidence_html", evidencia_id=item["id"])
+    return jsonify(ok(integracao_id=integracao_id, evidencias=listed))
+
+
+@bp.get("/evidencias/<db_id:evidencia_id>/screenshot")
+def evidence_screenshot(evidencia_id: int):
+    return evidence.screenshot_response(evidencia_id) or _no_evidence(evidencia_id, "captura de tela")
+
+
+@bp.get("/evidencias/<db_id:evidencia_id>/html")
+def evidence_html(evidencia_id: int):
+    return evidence.html_response(evidencia_id) or _no_evidence(evidencia_id, "HTML")
+
+
+def _no_evidence(evidencia_id: int, what: str):
+    raise ApiError(404, f"evidência {evidencia_id} não encontrada ou sem {what}")
 
 
 def _create_integration(body: BookingRequest, idempotency_key: str | None = None):

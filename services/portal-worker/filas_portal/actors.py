@@ -8,10 +8,11 @@ import logging
 from typing import Any
 
 from filas.db.models import PortalIntegracao
-from filas.runtime import current_job_id, enter_point_of_no_return, stop_if_cancelled
+from filas.runtime import attempt_number, current_job_id, enter_point_of_no_return, stop_if_cancelled
 from filas.settings import get_settings
 from filas_portal import metrics, records
 from filas_portal.browser_pool import thread_browser
+from filas_portal.evidence import EvidenceRecorder
 from filas_portal.portal_client import (
     AtacadaoPortal,
     BookingRequest,
@@ -33,7 +34,8 @@ def _book(integracao_id: int) -> dict[str, Any]:
     # Safe points: before the browser opens, and before the form is submitted (_before_submit). Once the
     # form is sent, a booking runs to its end.
     stop_if_cancelled()
-    portal = _portal_client(integracao.id, job_id)
+    saved_session = records.load_portal_session()
+    portal = _portal_client(integracao.id, job_id, saved_session.storage_state)
     try:
         with metrics.timed_on_portal():
             result = portal.book(_booking_request(integracao))
@@ -44,7 +46,7 @@ def _book(integracao_id: int) -> dict[str, Any]:
         records.add_log(integracao.id, job_id, "erro", str(error), level="aviso")
         raise
     finally:
-        records.save_portal_session(portal.storage_state())
+        records.keep_portal_session(saved_session, portal.storage_state())
     records.mark_booked(integracao.id, result.protocolo)
     records.add_log(integracao.id, job_id, "concluido", f"protocolo {result.protocolo}")
     metrics.booking_done(result)
@@ -61,22 +63,26 @@ def _before_submit(integracao_id: int) -> None:
     records.mark_submitted(integracao_id)
 
 
-def _on_step(integracao_id: int, job_id: str, step: str, message: str) -> None:
+def _on_step(integracao_id: int, job_id: str, step: str, message: str, evidence: EvidenceRecorder) -> None:
+    evidence.step(step)
     metrics.observe_step(step)
     records.add_log(integracao_id, job_id, step, message)
 
 
-def _portal_client(integracao_id: int, job_id: str) -> AtacadaoPortal:
+def _portal_client(integracao_id: int, job_id: str, storage_state: dict[str, Any] | None) -> AtacadaoPortal:
     settings = get_settings()
+    password = settings.portal_password.get_secret_value()
+    evidence = EvidenceRecorder(integracao_id, job_id, attempt_number(), secrets=(password,))
     return AtacadaoPortal(
         thread_browser(),
         base_url=settings.portal_url,
         username=settings.portal_username,
-        password=settings.portal_password.get_secret_value(),
-        storage_state=records.load_portal_session(),
-        on_step=lambda step, message: _on_step(integracao_id, job_id, step, message),
+        password=password,
+        storage_state=storage_state,
+        on_step=lambda step, message: _on_step(integracao_id, job_id, step, message, evidence),
         timeout_ms=settings.portal_timeout_ms,
         before_submit=lambda: _before_submit(integracao_id),
+        on_failure=evidence,
     )
 
 

@@ -8,7 +8,8 @@ Error classes tell the caller what to do: `PortalTransientError` is worth retryi
 connection refused, a session lost mid-submit); `PortalUnavailable` also says when, from the portal's
 Retry-After; `PortalPermanentError` and its subclasses are not (a slot taken, data the portal refuses, a
 CAPTCHA, a session that cannot be renewed without a person). Retrying after any error is safe because
-every attempt searches before it books.
+every attempt searches before it books. `on_failure` is told of an attempt's failure while its page is still
+open, for the caller to keep evidence of what the portal showed.
 
 The form's selects are matched as the front end names things: an option's value (the portal's code, e.g.
 vehicle "11") or its label ("Truck"), case and accents ignored.
@@ -31,6 +32,9 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from filas.errors import FilasError, PermanentJobError, RetryLater
 
 StepCallback = Callable[[str, str], None]
+# Told of whatever ends an attempt with its page still open (to keep evidence): a PortalError (browser errors
+# translated), or another exception raised through the flow (a time limit, a cancel). Must not raise.
+FailureCallback = Callable[[Page, BaseException], None]
 
 # The portal's page structure, in one place.
 LOGIN_FORM = "#form-login"
@@ -128,6 +132,7 @@ class AtacadaoPortal:
         on_step: StepCallback | None = None,
         timeout_ms: int = 30000,
         before_submit: Callable[[], None] | None = None,
+        on_failure: FailureCallback | None = None,
     ) -> None:
         self._browser = browser
         self._base_url = base_url.rstrip("/")
@@ -137,26 +142,39 @@ class AtacadaoPortal:
         self._on_step = on_step
         self._timeout_ms = timeout_ms
         self._before_submit = before_submit
+        self._on_failure = on_failure
 
     def book(self, request: BookingRequest) -> BookingResult:
-        context: BrowserContext | None = None
-        try:
-            context = self._new_context()
-            return self._book_in(context.new_page(), request)
-        except PlaywrightTimeoutError as exc:
-            raise PortalTransientError(f"O portal não respondeu em {self._timeout_ms / 1000:g} s.") from exc
-        except PlaywrightError as exc:
-            raise PortalTransientError(f"Falha de comunicação com o portal: {_first_line(exc)}") from exc
-        finally:
-            if context is not None:
-                self._keep_session(context)
-                _close_quietly(context)
+        return self._in_new_context(lambda page: self._book_on_page(page, request))
 
     def storage_state(self) -> dict[str, Any]:
         """The browser session (cookies, local storage) to persist and pass to the next instance."""
         return dict(self._storage_state or {"cookies": [], "origins": []})
 
+    def log_in(self) -> None:
+        """Reach the booking form, logging in with the credentials if the session is gone (the session
+        command's `login`); storage_state() is then the logged-in session."""
+        self._in_new_context(lambda page: self._open(page, NEW_BOOKING_PATH))
+
+    def session_works(self) -> bool:
+        """Whether the session reaches the booking form without a login; never logs in."""
+        return self._in_new_context(self._reaches_form)
+
+    def wait_for_person_to_log_in(self, timeout_ms: int) -> None:
+        """Open the booking form in this (headed) browser and wait until a person has logged in there."""
+        self._in_new_context(lambda page: self._wait_for_form(page, timeout_ms))
+
     # --- the flow --------------------------------------------------------------------------
+
+    def _book_on_page(self, page: Page, request: BookingRequest) -> BookingResult:
+        try:
+            return self._book_in(page, request)
+        except (KeyboardInterrupt, SystemExit, GeneratorExit):
+            raise
+        except BaseException as exc:
+            if self._on_failure is not None:
+                self._on_failure(page, self._portal_error(exc) if isinstance(exc, PlaywrightError) else exc)
+            raise
 
     def _book_in(self, page: Page, request: BookingRequest) -> BookingResult:
         lote = request.lote_id
@@ -255,6 +273,31 @@ class AtacadaoPortal:
 
     # --- helpers ---------------------------------------------------------------------------
 
+    def _in_new_context(self, work: Callable[[Page], Any]) -> Any:
+        context: BrowserContext | None = None
+        try:
+            context = self._new_context()
+            return work(context.new_page())
+        except PlaywrightError as exc:
+            raise self._portal_error(exc) from exc
+        finally:
+            if context is not None:
+                self._keep_session(context)
+                _close_quietly(context)
+
+    def _reaches_form(self, page: Page) -> bool:
+        self._check(page.goto(self._base_url + NEW_BOOKING_PATH), NEW_BOOKING_PATH)
+        return not self._on_login_page(page) and page.locator(FORM_LOTE).count() > 0
+
+    def _wait_for_form(self, page: Page, timeout_ms: int) -> None:
+        page.goto(self._base_url + NEW_BOOKING_PATH)
+        # The person may log in, answer a CAPTCHA, get it wrong and try again: only the form says it worked.
+        try:
+            page.wait_for_selector(FORM_LOTE, timeout=timeout_ms)
+        except PlaywrightTimeoutError as exc:
+            raise PortalPermanentError(
+                f"Ninguém entrou no portal em {timeout_ms / 1000:g} s; a sessão não foi salva.") from exc
+
     def _new_context(self) -> BrowserContext:
         context = self._browser.new_context(storage_state=self._storage_state, locale="pt-BR")  # type: ignore[arg-type]
         context.set_default_timeout(self._timeout_ms)
@@ -286,6 +329,13 @@ class AtacadaoPortal:
             )
         if status >= 400:
             raise PortalPermanentError(f"O portal respondeu HTTP {status} ({what}).")
+
+    def _portal_error(self, exc: PortalError | PlaywrightError) -> PortalError:
+        if isinstance(exc, PortalError):
+            return exc
+        if isinstance(exc, PlaywrightTimeoutError):
+            return PortalTransientError(f"O portal não respondeu em {self._timeout_ms / 1000:g} s.")
+        return PortalTransientError(f"Falha de comunicação com o portal: {_first_line(exc)}")
 
     def _step(self, step: str, message: str) -> None:
         if self._on_step is not None:

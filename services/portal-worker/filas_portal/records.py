@@ -1,15 +1,18 @@
 """The portal worker's reads and writes of domain rows: integration status, step logs, saved session."""
 
 import logging
+import os
+import socket
 from typing import Any
 
 from filas.clock import utcnow
-from filas.db.models import IntegracaoStatus, PortalIntegracao, PortalLog, PortalSession
+from filas.db.models import IntegracaoStatus, PortalIntegracao, PortalLog
 from filas.db.session import session_scope
+from filas_portal import session_store
 
 logger = logging.getLogger(__name__)
 
-PORTAL = "atacadao"
+PORTAL = session_store.PORTAL
 
 
 def load_integration(integracao_id: int) -> PortalIntegracao | None:
@@ -38,16 +41,17 @@ def add_log(integracao_id: int, job_id: str, step: str, message: str, level: str
     logger.info("integracao %s [%s] %s", integracao_id, step, message)
 
 
-def load_portal_session() -> dict[str, Any] | None:
-    with session_scope() as session:
-        saved = session.get(PortalSession, PORTAL)
-        return saved.storage_state if saved else None
+def load_portal_session() -> session_store.SavedSession:
+    return session_store.load(PORTAL)
 
 
-def save_portal_session(storage_state: dict[str, Any]) -> None:
-    with session_scope() as session:
-        saved = session.get(PortalSession, PORTAL, with_for_update=True)
-        if saved is None:
-            session.add(PortalSession(portal=PORTAL, storage_state=storage_state))
-        else:
-            saved.storage_state = storage_state
+def keep_portal_session(loaded: session_store.SavedSession, storage_state: dict[str, Any]) -> None:
+    """Save the session a booking ended with, unless it is unchanged or a newer one was saved meanwhile
+    (a person's `filas-portal-session`, another replica's login): that one wins."""
+    if storage_state == (loaded.storage_state or {"cookies": [], "origins": []}):
+        return
+    try:
+        saved_by = f"worker {socket.gethostname()}:{os.getpid()}"
+        session_store.save(storage_state, loaded.version, saved_by=saved_by, portal=PORTAL)
+    except session_store.StaleSession as stale:
+        logger.info("portal session kept at version %s: %s", stale.current.version, stale)

@@ -7,7 +7,7 @@ Behind the API's own tokens: a login form takes one and keeps a signed session c
 from flask import Flask
 
 from filas.settings import Settings
-from filas_api.ops import actions, error_pages, formatting, login, pages  # noqa: F401  (they add to bp)
+from filas_api.ops import actions, error_pages, evidence, formatting, login, pages  # noqa: F401  (they add to bp)
 from filas_api.ops.blueprint import bp
 from filas_api.ops.session_auth import configure_sessions
 

@@ -12,6 +12,7 @@ from filas.db.session import session_scope
 from filas.dead_letters import DeadLetter, find_dead_letter
 from filas.jobs import Job, JobStatus
 from filas.phones import mask, mask_name
+from filas_api.evidence import evidence_list
 from filas_api.job_views import job_view, task_view
 from filas_api.ops.job_lists import subject
 
@@ -37,6 +38,7 @@ class JobDetail:
     row: dict[str, Any] = field(default_factory=dict)
     lifecycle: dict[str, Any] = field(default_factory=dict)
     logs: list[dict[str, Any]] = field(default_factory=list)
+    evidence: list[dict[str, Any]] = field(default_factory=list)
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     failed_messages: list[dict[str, Any]] = field(default_factory=list)
     dead_letter: DeadLetter | None = None
@@ -69,6 +71,7 @@ def _add_row(detail: JobDetail, row: Any) -> None:
         detail.row_kind = "booking"
         detail.row = {name: getattr(row, name) for name in BOOKING_FIELDS}
         detail.logs = _step_logs(row.id)
+        detail.evidence = evidence_list(row.id) or []
     else:
         detail.row_kind = "campaign"
         detail.row = {name: getattr(row, name) for name in CAMPAIGN_FIELDS}

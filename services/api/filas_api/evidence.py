@@ -1,0 +1,53 @@
+"""Failed booking attempts' evidence (a screenshot and the page's HTML) as the API and the operations page
+serve it. The HTML is the portal's page: it is only ever sent as an attachment of plain text, never rendered
+in our origin (a page that runs the portal's markup here would be a stored XSS)."""
+
+from typing import Any
+
+from flask import Response
+from sqlalchemy import select
+
+from filas.db.models import PortalEvidencia, PortalIntegracao
+from filas.db.session import session_scope
+
+LISTED = 100
+# Nothing in a served file may run, embed or be sniffed into HTML, whatever a browser makes of it.
+SAFE_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox; default-src 'none'",
+                "Cache-Control": "private, no-store"}
+
+
+def evidence_list(integracao_id: int) -> list[dict[str, Any]] | None:
+    """The integration's evidence, newest first, without the files; None for an unknown integration."""
+    with session_scope() as session:
+        if session.get(PortalIntegracao, integracao_id) is None:
+            return None
+        rows = session.execute(
+            select(PortalEvidencia.id, PortalEvidencia.criado_em, PortalEvidencia.job_id, PortalEvidencia.tentativa,
+                   PortalEvidencia.etapa, PortalEvidencia.erro, PortalEvidencia.url, PortalEvidencia.html_truncado,
+                   PortalEvidencia.screenshot_bytes, PortalEvidencia.html_bytes)
+            .where(PortalEvidencia.integracao_id == integracao_id)
+            .order_by(PortalEvidencia.id.desc()).limit(LISTED)).all()
+        return [_metadata(row) for row in rows]
+
+
+def _metadata(row: Any) -> dict[str, Any]:
+    return {"id": row.id, "criado_em": row.criado_em.isoformat(), "job_id": row.job_id, "tentativa": row.tentativa,
+            "etapa": row.etapa, "erro": row.erro, "url": row.url, "screenshot_bytes": row.screenshot_bytes,
+            "html_bytes": row.html_bytes, "html_truncado": row.html_truncado}
+
+
+def screenshot_response(evidencia_id: int) -> Response | None:
+    with session_scope() as session:
+        image = session.scalar(select(PortalEvidencia.screenshot).where(PortalEvidencia.id == evidencia_id))
+    if image is None:
+        return None
+    return Response(image, mimetype="image/jpeg", headers=SAFE_HEADERS)
+
+
+def html_response(evidencia_id: int) -> Response | None:
+    with session_scope() as session:
+        html = session.scalar(select(PortalEvidencia.html).where(PortalEvidencia.id == evidencia_id))
+    if html is None:
+        return None
+    disposition = f'attachment; filename="evidencia-{evidencia_id}.html.txt"'
+    return Response(html, mimetype="text/plain", headers={**SAFE_HEADERS, "Content-Disposition": disposition})
