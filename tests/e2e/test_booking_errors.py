@@ -120,7 +120,8 @@ def test_a_5xx_with_retry_after_is_retried_after_the_delay_the_portal_asked_for(
     api.wait_until(f"/portal/api/status-job/{message.message_id}", lambda body: body["estado"] == "retrying")
     with session_scope(stack_database_url) as session:
         error = session.get(PortalIntegracao, integracao_id).job_error
-    assert error == "O portal respondeu HTTP 503 (/agendamentos?lote=LOTE-503) e pediu para aguardar 30 s."
+    # a first attempt goes straight to the form (nothing submitted before: no search)
+    assert error == "O portal respondeu HTTP 503 (/agendamentos/novo) e pediu para aguardar 30 s."
     [delayed] = [json.loads(body) for body in stack_redis.hvals("dramatiq:atacadao.DQ.msgs")
                  if message.message_id in body]
     options = delayed["options"]

@@ -47,6 +47,7 @@ def test_a_booking_is_made_on_the_portal_and_its_protocol_reported(api, stack, p
     row, steps = integration_and_logs(body["integracao_id"], stack_database_url)
     assert (row.status, row.protocolo, row.job_id) == ("agendado", made["protocolo"], body["job_id"])
     assert steps[-1] == "concluido" and "formulario" in steps and "confirmacao" in steps
+    assert "busca" not in steps  # nothing submitted before: no search of the portal's bookings list
 
     again = api.post("/portal/api/solicitar-agendamento-async", json=booking("LOTE-E2E-1"))
     assert again.status_code == 409

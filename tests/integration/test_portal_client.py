@@ -110,6 +110,18 @@ def test_booking_the_same_lote_again_returns_the_existing_protocol(
 
 
 @pytest.mark.chromium
+def test_a_first_attempt_goes_straight_to_the_form_without_searching(
+    portal_sim: PortalSim, portal_browser: Browser
+) -> None:
+    steps = Steps()
+    result = portal_for(portal_sim, portal_browser, on_step=steps).book(booking("L-2003", search_first=False))
+
+    assert result.already_existed is False
+    assert [b["lote"] for b in portal_sim.bookings()] == ["L-2003"]
+    assert "busca" not in steps.names and steps.names[-1] == "confirmacao"
+
+
+@pytest.mark.chromium
 def test_another_lote_with_a_similar_id_is_not_mistaken_for_this_one(
     portal_sim: PortalSim, portal_browser: Browser
 ) -> None:

@@ -93,4 +93,5 @@ def _booking_request(integracao: PortalIntegracao) -> BookingRequest:
         hora=integracao.hora_agendamento,
         transportadora=integracao.transportadora,
         tipo_veiculo=integracao.tipo_veiculo,
+        search_first=integracao.submetido_em is not None,  # set just before any attempt's submit
     )

@@ -1,8 +1,9 @@
 """Page object for the Atacadão supplier portal (Playwright sync API).
 
 One `book()` opens a browser context from the saved session, logs in only when the portal asks for it,
-looks the load up in the portal's bookings list first (so a redelivered job finds the booking it already
-made), and only then fills and submits the booking form. Knows nothing of Dramatiq or the database.
+looks the load up in the portal's bookings list first when an earlier attempt may have submitted it (so a
+redelivered job finds the booking it already made), and only then fills and submits the booking form.
+Knows nothing of Dramatiq or the database.
 
 Error classes tell the caller what to do: `PortalTransientError` is worth retrying (timeouts, HTTP 5xx,
 connection refused, a session lost mid-submit); `PortalUnavailable` also says when, from the portal's
@@ -77,6 +78,9 @@ class BookingRequest:
     hora: str  # "HH:MM"
     transportadora: str
     tipo_veiculo: str
+    # An earlier attempt may have submitted this booking: look for it first. The first attempt has nothing
+    # to find, and skips a page load.
+    search_first: bool = True
 
 
 @dataclass(frozen=True)
@@ -178,15 +182,16 @@ class AtacadaoPortal:
 
     def _book_in(self, page: Page, request: BookingRequest) -> BookingResult:
         lote = request.lote_id
-        self._step("busca", f"Verificando se o lote {lote} já tem agendamento no portal.")
-        existing = self._existing_protocol(page, lote)
-        if existing:
-            self._step("busca", f"Lote {lote} já agendado no portal: protocolo {existing}.")
-            return BookingResult(protocolo=existing, already_existed=True)
+        if request.search_first:
+            self._step("busca", f"Verificando se o lote {lote} já tem agendamento no portal.")
+            existing = self._existing_protocol(page, lote)
+            if existing:
+                self._step("busca", f"Lote {lote} já agendado no portal: protocolo {existing}.")
+                return BookingResult(protocolo=existing, already_existed=True)
+        self._open(page, NEW_BOOKING_PATH)  # logs in first if the session is gone
         self._step(
             "formulario", f"Preenchendo o agendamento do lote {lote} para {request.data:%d/%m/%Y} às {request.hora}."
         )
-        self._open(page, NEW_BOOKING_PATH)
         self._raise_if_captcha(page, lote)
         self._fill_form(page, request)
         if self._before_submit is not None:
