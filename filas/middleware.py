@@ -48,9 +48,9 @@ def _not_owner(message) -> bool:
 class JobStateMiddleware(Middleware):
     """queued → started → finished | failed | cancelled, or retrying → started ...; cancelled jobs are skipped.
 
-    On Filas's broker (filas.redis_broker) the view costs almost no round trips of its own: the queued and
-    final writes ride with the message's enqueue and ack (or nack), and a fetched batch is started at once.
-    On a plain RedisBroker each write is its own call."""
+    On Filas's broker (filas.redis_broker) the view costs almost no round trips of its own: the queued write
+    rides with the message's enqueue, the final write of a job without a row with its ack (or nack), and a
+    fetched batch is started at once. On a plain RedisBroker each write is its own call."""
 
     def __init__(self, store: JobStore):
         self.store = store
@@ -109,8 +109,14 @@ class JobStateMiddleware(Middleware):
             self._finish(broker, message, status, error="não executado")
 
     def _finish(self, broker, message, status: JobStatus, **fields: Any) -> None:
-        self._write(broker, message, self.store.finish_call(
-            message.message_id, message.actor_name, q_name(message.queue_name), status, **fields))
+        call = self.store.finish_call(message.message_id, message.actor_name, q_name(message.queue_name), status,
+                                      **fields)
+        if lifecycle.model_for(message.actor_name) is not None:
+            # Right behind its row's final write, not with the ack: a status read that finds the row ended
+            # finds the view's result too (the row does not keep it).
+            call.run()
+        else:
+            self._write(broker, message, call)
 
     @staticmethod
     def _write(broker, message, call: ScriptCall) -> None:
