@@ -12,6 +12,19 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from filas.singletons import process_wide
 
+# What a booking does not need from the portal's pages (Playwright URL globs): fetching, decoding and
+# running them is browser time per booking.
+PORTAL_BLOCKED_URLS = (
+    "**/*.{png,jpg,jpeg,gif,webp,avif,svg,ico}",
+    "**/*.{woff,woff2,ttf,otf,eot}",
+    "**/*.{mp4,webm,mp3,ogg}",
+    "**/{gtm,gtag,analytics,ga}.js*",
+    "**/*google-analytics.com/**",
+    "**/*googletagmanager.com/**",
+    "**/*hotjar.com/**",
+    "**/*clarity.ms/**",
+)
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FILAS_", extra="ignore", populate_by_name=True)
@@ -92,6 +105,18 @@ class Settings(BaseSettings):
     )
     chromium_path: str = Field(
         "", description="Chromium executable; empty: Playwright's own browser, else /usr/bin/chromium"
+    )
+    portal_browser_max_bookings: int = Field(
+        100, ge=0, description="A worker thread's Chromium is closed after this many bookings and a fresh one "
+        "launched for the next (as Celery's max-tasks-per-child); 0: never"
+    )
+    portal_browser_max_memory_mib: int = Field(
+        512, ge=0, description="A worker thread's Chromium is closed after a booking that leaves its processes "
+        "above this PSS, and a fresh one launched for the next; 0: not measured"
+    )
+    portal_blocked_urls: str = Field(
+        " ".join(PORTAL_BLOCKED_URLS), description="Space-separated URL globs the browser does not fetch on the "
+        "portal (images, fonts, media, analytics: a booking needs none of them); empty: fetch everything"
     )
 
     # --- campaign worker --------------------------------------------------------------------

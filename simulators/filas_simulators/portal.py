@@ -8,7 +8,8 @@ and CARRIERS.
 
 Control endpoints for tests and demos (JSON, no login):
   GET  /_sim/bookings   every booking made, in order (?lote=: one load's)
-  GET  /_sim/state      counters (logins, failed_logins, active_sessions, bookings) and config
+  GET  /_sim/state      counters (logins, failed_logins, active_sessions, bookings, assets fetched by
+                        kind: stylesheet, font, image, analytics) and config
   POST /_sim/config     the portal's bad days, until changed or reset:
                         captcha_lotes [...], captcha_all: a CAPTCHA on the booking form
                         login_captcha: the login page asks for a CAPTCHA (no automatic login)
@@ -42,6 +43,8 @@ from typing import Any
 from flask import Flask, Response, abort, jsonify, redirect, render_template, request
 from jinja2 import DictLoader
 from werkzeug.serving import make_server
+
+from filas_simulators.portal_assets import ASSET_KINDS, ASSETS
 
 SESSION_COOKIE = "ATACADAO_SESSAO"
 SLOTS = tuple(f"{hour:02d}:00" for hour in range(8, 18))
@@ -124,6 +127,7 @@ class PortalState:
             self._bookings: list[Booking] = []
             self._logins = 0
             self._failed_logins = 0
+            self._assets = dict.fromkeys(ASSET_KINDS, 0)
 
     # --- sessions -------------------------------------------------------------------------
     def open_session(self) -> str:
@@ -150,6 +154,10 @@ class PortalState:
     def close_session(self, token: str | None) -> None:
         with self._lock:
             self._sessions.pop(token or "", None)
+
+    def count_asset(self, kind: str) -> None:
+        with self._lock:
+            self._assets[kind] += 1
 
     # --- bookings -------------------------------------------------------------------------
     def add_booking(self, fields: dict[str, str]) -> Booking:
@@ -209,6 +217,7 @@ class PortalState:
                 "failed_logins": self._failed_logins,
                 "active_sessions": sum(1 for expiry in self._sessions.values() if expiry > now),
                 "bookings": len(self._bookings),
+                "assets": dict(self._assets),
                 "config": self.config.as_json(),
             }
 
@@ -300,9 +309,12 @@ def _date_errors(value: str, today: date) -> list[str]:
 TEMPLATES = {
     "base.html": """<!doctype html>
 <html lang="pt-BR">
-<head><meta charset="utf-8"><title>{% block titulo %}{% endblock %} · Portal do Fornecedor Atacadão</title></head>
+<head><meta charset="utf-8"><title>{% block titulo %}{% endblock %} · Portal do Fornecedor Atacadão</title>
+<link rel="stylesheet" href="/static/portal.css">
+<script async src="/static/gtm.js"></script></head>
 <body data-pagina="{% block pagina %}{% endblock %}">
 <header>
+  <img id="logo" src="/static/logo.png" alt="Atacadão" width="160" height="60">
   <h1>Portal do Fornecedor Atacadão <small>(simulador)</small></h1>
   {% if logado %}<nav>
     <a id="link-novo" href="/agendamentos/novo">Novo agendamento</a>
@@ -417,21 +429,22 @@ TEMPLATES = {
 
 
 def create_app(username: str, password: str, *, session_ttl_seconds: float = DEFAULT_SESSION_TTL_SECONDS) -> Flask:
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # /static/ is the portal's own assets
     app.jinja_loader = DictLoader(TEMPLATES)
     state = PortalState(session_ttl_seconds)
     app.extensions[STATE_KEY] = state
     app.before_request(_outage_hook(state))
     _add_auth_routes(app, state, username, password)
     _add_booking_routes(app, state)
+    _add_asset_routes(app, state)
     _add_control_routes(app, state)
     return app
 
 
 def _outage_hook(state: PortalState) -> Callable[[], Response | None]:
     def simulate_outage() -> Response | None:
-        if request.path.startswith("/_sim/") or request.path == "/favicon.ico":
-            return None  # control calls and the browser's favicon fetch never consume `fail_next`
+        if request.path.startswith(("/_sim/", "/static/", "/coleta")) or request.path == "/favicon.ico":
+            return None  # control calls, assets and the browser's favicon fetch never consume `fail_next`
         delay_ms = state.config.delay_ms
         if delay_ms:
             time.sleep(delay_ms / 1000)
@@ -557,6 +570,21 @@ def _add_booking_routes(app: Flask, state: PortalState) -> None:
 
 def _full_slot_message(data: str, hora: str) -> str:
     return f"Horário indisponível: {hora} de {date.fromisoformat(data):%d/%m/%Y} está lotado. Escolha outro horário."
+
+
+def _add_asset_routes(app: Flask, state: PortalState) -> None:
+    @app.get("/static/<path:name>")
+    def asset(name: str) -> Any:
+        found = ASSETS.get(name)
+        if found is None:
+            abort(404)
+        state.count_asset(found.kind)
+        return Response(found.body, content_type=found.content_type)
+
+    @app.post("/coleta")
+    def analytics_beacon() -> Any:
+        state.count_asset("analytics")
+        return "", 204
 
 
 def _add_control_routes(app: Flask, state: PortalState) -> None:

@@ -19,9 +19,6 @@ from filas.db.session import session_scope
 
 pytestmark = [pytest.mark.chromium, pytest.mark.timeout(600)]
 
-BOOKINGS = 30
-KILLS = 4
-BOOKED_BETWEEN_KILLS = 4
 TOMORROW = (dt.date.today() + dt.timedelta(days=1)).isoformat()
 
 
@@ -52,9 +49,22 @@ def found_on_the_portal(system: FaultSystem) -> int:
 
 
 def test_bookings_survive_repeated_sigkills_and_each_load_is_booked_once(system, fault_report):
+    book_through_sigkills(system, fault_report, bookings=30, kills=4, booked_between_kills=4, delay_ms=120)
+
+
+@pytest.mark.soak
+@pytest.mark.timeout(3000)
+def test_a_thousand_bookings_survive_repeated_sigkills_and_each_load_is_booked_once(system, fault_report):
+    """Production volume, the portal at full speed: the kills land among a long queue of bookings."""
+    system.reset()
+    book_through_sigkills(system, fault_report, bookings=1000, kills=10, booked_between_kills=80, delay_ms=0)
+
+
+def book_through_sigkills(system, fault_report, bookings: int, kills: int, booked_between_kills: int,
+                          delay_ms: int) -> None:
     with system.sim("portal") as portal:
-        portal.post("/_sim/config", json={"delay_ms": 120}).raise_for_status()  # a booking takes seconds
-        lotes = [f"LOTE-KILL-{n:03d}" for n in range(BOOKINGS)]
+        portal.post("/_sim/config", json={"delay_ms": delay_ms}).raise_for_status()
+        lotes = [f"LOTE-KILL-{n:04d}" for n in range(bookings)]
         for lote in lotes:
             reply = system.api.post("/portal/api/solicitar-agendamento-async", json={
                 "lote_id": lote, "data_agendamento": TOMORROW, "hora_agendamento": "09:00",
@@ -62,17 +72,17 @@ def test_bookings_survive_repeated_sigkills_and_each_load_is_booked_once(system,
             assert reply.status_code == 202, reply.text
 
         booked = 0
-        for kill in range(1, KILLS + 1):
-            booked = wait_for(lambda floor=booked: (n := booked_rows(system)) >= floor + BOOKED_BETWEEN_KILLS and n,
+        for kill in range(1, kills + 1):
+            booked = wait_for(lambda floor=booked: (n := booked_rows(system)) >= floor + booked_between_kills and n,
                               f"bookings under way before kill {kill}", timeout=240)
-            assert booked < BOOKINGS, "every booking ended before all the kills: make the portal slower"
+            assert booked < bookings, "every booking ended before all the kills: make the portal slower"
             system.stack.kill("portal-worker", signal.SIGKILL)
             system.stack.respawn("portal-worker")
-        wait_for(lambda: booked_rows(system) == BOOKINGS, "every load booked", timeout=400)
+        wait_for(lambda: booked_rows(system) == bookings, "every load booked", timeout=400 + 2 * bookings)
         made = portal.get("/_sim/bookings").json()
 
     per_load = Counter(booking["lote"] for booking in made)
-    fault_report(f"{BOOKINGS} bookings, {KILLS} SIGKILLs of the portal worker; rows: {dict(rows_by_status(system))}; "
+    fault_report(f"{bookings} bookings, {kills} SIGKILLs of the portal worker; rows: {dict(rows_by_status(system))}; "
                  f"portal bookings: {len(made)}; found already made by a redelivery: {found_on_the_portal(system)}")
     assert {lote: times for lote, times in per_load.items() if times > 1} == {}, "a load booked twice"
     assert set(per_load) == set(lotes)

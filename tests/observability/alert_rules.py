@@ -6,7 +6,7 @@ from typing import Any
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-PROMETHEUS_DIR = REPO_ROOT / "monitoring" / "prometheus"
+PROMETHEUS_DIR = REPO_ROOT / "charts" / "filas" / "files" / "prometheus"
 RULES_FILE = PROMETHEUS_DIR / "filas-alerts.yml"
 UNIT_TESTS = sorted((PROMETHEUS_DIR / "tests").glob("*.yml"))
 RUNBOOK = REPO_ROOT / "docs" / "runbook.md"

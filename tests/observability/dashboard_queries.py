@@ -1,4 +1,4 @@
-"""The Grafana dashboards of monitoring/grafana/dashboards and the PromQL in them."""
+"""The Grafana dashboards of charts/filas/files/grafana/dashboards and the PromQL in them."""
 
 import json
 import re
@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DASHBOARD_DIR = REPO_ROOT / "monitoring" / "grafana" / "dashboards"
+DASHBOARD_DIR = REPO_ROOT / "charts" / "filas" / "files" / "grafana" / "dashboards"
 DASHBOARD_FILES = sorted(DASHBOARD_DIR.glob("*.json"))
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 

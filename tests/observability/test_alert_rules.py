@@ -18,7 +18,7 @@ def test_promtool_accepts_the_rules_file() -> None:
 
 
 def test_the_promtool_unit_tests_pass() -> None:
-    assert UNIT_TESTS, "no unit tests under monitoring/prometheus/tests"
+    assert UNIT_TESTS, "no unit tests under charts/filas/files/prometheus/tests"
 
     tested = run_promtool("test", "rules", *[path.relative_to(PROMETHEUS_DIR) for path in UNIT_TESTS],
                           cwd=PROMETHEUS_DIR)

@@ -7,11 +7,13 @@ delivery of this booking can run meanwhile) and records how the job ended when i
 import logging
 from typing import Any
 
+from playwright.sync_api import Browser
+
 from filas.db.models import PortalIntegracao
 from filas.runtime import attempt_number, current_job_id, enter_point_of_no_return, stop_if_cancelled
 from filas.settings import get_settings
 from filas_portal import metrics, records
-from filas_portal.browser_pool import thread_browser
+from filas_portal.browser_pool import browser_for_booking
 from filas_portal.evidence import EvidenceRecorder
 from filas_portal.portal_client import (
     AtacadaoPortal,
@@ -35,18 +37,19 @@ def _book(integracao_id: int) -> dict[str, Any]:
     # form is sent, a booking runs to its end.
     stop_if_cancelled()
     saved_session = records.load_portal_session()
-    portal = _portal_client(integracao.id, job_id, saved_session.storage_state)
-    try:
-        with metrics.timed_on_portal():
-            result = portal.book(_booking_request(integracao))
-    except PortalPermanentError as error:
-        records.add_log(integracao.id, job_id, "erro", str(error), level="erro")
-        raise
-    except PortalTransientError as error:
-        records.add_log(integracao.id, job_id, "erro", str(error), level="aviso")
-        raise
-    finally:
-        records.keep_portal_session(saved_session, portal.storage_state())
+    with browser_for_booking() as browser:
+        portal = _portal_client(browser, integracao.id, job_id, saved_session.storage_state)
+        try:
+            with metrics.timed_on_portal():
+                result = portal.book(_booking_request(integracao))
+        except PortalPermanentError as error:
+            records.add_log(integracao.id, job_id, "erro", str(error), level="erro")
+            raise
+        except PortalTransientError as error:
+            records.add_log(integracao.id, job_id, "erro", str(error), level="aviso")
+            raise
+        finally:
+            records.keep_portal_session(saved_session, portal.storage_state())
     records.mark_booked(integracao.id, result.protocolo)
     records.add_log(integracao.id, job_id, "concluido", f"protocolo {result.protocolo}")
     metrics.booking_done(result)
@@ -69,12 +72,14 @@ def _on_step(integracao_id: int, job_id: str, step: str, message: str, evidence:
     records.add_log(integracao_id, job_id, step, message)
 
 
-def _portal_client(integracao_id: int, job_id: str, storage_state: dict[str, Any] | None) -> AtacadaoPortal:
+def _portal_client(
+    browser: Browser, integracao_id: int, job_id: str, storage_state: dict[str, Any] | None
+) -> AtacadaoPortal:
     settings = get_settings()
     password = settings.portal_password.get_secret_value()
     evidence = EvidenceRecorder(integracao_id, job_id, attempt_number(), secrets=(password,))
     return AtacadaoPortal(
-        thread_browser(),
+        browser,
         base_url=settings.portal_url,
         username=settings.portal_username,
         password=password,
@@ -83,6 +88,7 @@ def _portal_client(integracao_id: int, job_id: str, storage_state: dict[str, Any
         timeout_ms=settings.portal_timeout_ms,
         before_submit=lambda: _before_submit(integracao_id),
         on_failure=evidence,
+        blocked_urls=tuple(settings.portal_blocked_urls.split()),
     )
 
 

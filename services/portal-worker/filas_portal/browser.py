@@ -69,12 +69,12 @@ def resolve_chromium(
     )
 
 
-def launch_browser(playwright: Playwright, choice: ChromiumChoice) -> Browser:
+def launch_browser(playwright: Playwright, choice: ChromiumChoice, extra_args: tuple[str, ...] = ()) -> Browser:
     BROWSER_LAUNCHES.inc()
     return playwright.chromium.launch(
         headless=True,
         executable_path=choice.executable_path,
-        args=list(CHROMIUM_FLAGS),
+        args=[*CHROMIUM_FLAGS, *extra_args],
     )
 
 

@@ -5,8 +5,10 @@ job metrics on its metrics port).
   a new login), 0 when it found the session expired and could not log in again. A session that merely
   expired is renewed by the next booking; only one that cannot be renewed needs a person.
 - filas_portal_bookings_total{outcome}: every booking attempt, by how it ended (OUTCOMES).
-- filas_portal_browser_launches_total, filas_portal_browser_recycles_total: Chromium launches, and
-  those that replaced a browser that had died.
+- filas_portal_browser_launches_total: Chromium launches.
+- filas_portal_browser_recycles_total{reason}: browsers closed for a fresh one: `bookings` (served its
+  quota), `memory` (grew past the limit), `crashed` (died on its own, or was killed).
+- filas_portal_browser_memory_bytes: PSS of a thread's browser after each booking (the memory curve).
 - filas_portal_booking_duration_seconds: time on the portal of each attempt that ended with a protocol.
 """
 
@@ -45,6 +47,7 @@ _OUTCOME_OF_ERROR: tuple[tuple[type[BaseException] | tuple[type[BaseException], 
     (JobCancelled, "cancelled"),
     ((WorkerStopping, LeaseLost), "handed_back"),
 )
+RECYCLE_REASONS = ("bookings", "memory", "crashed")
 OUTCOMES = ("booked", "already_booked", *dict.fromkeys(outcome for _, outcome in _OUTCOME_OF_ERROR), "error")
 
 SESSION_VALID = Gauge(
@@ -54,7 +57,14 @@ SESSION_VALID = Gauge(
 )
 BOOKINGS = Counter("filas_portal_bookings_total", "Booking attempts by outcome", ["outcome"])
 BROWSER_LAUNCHES = Counter("filas_portal_browser_launches_total", "Chromium browsers launched")
-BROWSER_RECYCLES = Counter("filas_portal_browser_recycles_total", "Chromium browsers relaunched after one died")
+BROWSER_RECYCLES = Counter(
+    "filas_portal_browser_recycles_total", "Chromium browsers closed for a fresh one, by reason", ["reason"]
+)
+BROWSER_MEMORY = Histogram(
+    "filas_portal_browser_memory_bytes",
+    "PSS of a worker thread's Chromium (all its processes) after each booking",
+    buckets=tuple(mib * 1024 * 1024 for mib in (64, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048)),
+)
 BOOKING_DURATION = Histogram(
     "filas_portal_booking_duration_seconds",
     "Seconds on the portal for a booking attempt that ended with a protocol",
@@ -63,6 +73,8 @@ BOOKING_DURATION = Histogram(
 
 for _outcome in OUTCOMES:  # every outcome exported from the start: rate() sees its first increment
     BOOKINGS.labels(_outcome)
+for _reason in RECYCLE_REASONS:
+    BROWSER_RECYCLES.labels(_reason)
 
 
 def observe_step(step: str) -> None:

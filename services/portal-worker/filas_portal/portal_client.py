@@ -26,7 +26,7 @@ from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
-from playwright.sync_api import Browser, BrowserContext, Page, Response
+from playwright.sync_api import Browser, BrowserContext, Page, Response, Route
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
@@ -137,6 +137,7 @@ class AtacadaoPortal:
         timeout_ms: int = 30000,
         before_submit: Callable[[], None] | None = None,
         on_failure: FailureCallback | None = None,
+        blocked_urls: tuple[str, ...] = (),
     ) -> None:
         self._browser = browser
         self._base_url = base_url.rstrip("/")
@@ -147,6 +148,7 @@ class AtacadaoPortal:
         self._timeout_ms = timeout_ms
         self._before_submit = before_submit
         self._on_failure = on_failure
+        self._blocked_urls = blocked_urls
 
     def book(self, request: BookingRequest) -> BookingResult:
         return self._in_new_context(lambda page: self._book_on_page(page, request))
@@ -307,6 +309,8 @@ class AtacadaoPortal:
         context = self._browser.new_context(storage_state=self._storage_state, locale="pt-BR")  # type: ignore[arg-type]
         context.set_default_timeout(self._timeout_ms)
         context.set_default_navigation_timeout(self._timeout_ms)
+        for pattern in self._blocked_urls:  # only matching requests are intercepted: the rest pay nothing
+            context.route(pattern, _block)
         return context
 
     def _keep_session(self, context: BrowserContext) -> None:
@@ -367,6 +371,10 @@ def _retry_after_seconds(header: str | None) -> int | None:
 
 def _first_line(exc: Exception) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _block(route: Route) -> None:
+    route.abort("blockedbyclient")
 
 
 def _close_quietly(context: BrowserContext) -> None:

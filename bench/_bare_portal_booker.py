@@ -1,0 +1,101 @@
+"""The baseline of bench/portal_throughput.py: a bare Playwright script booking loads on the portal simulator.
+
+The same steps as the portal worker's first attempt at a booking, and nothing else: one Chromium per thread
+(launched with the worker's flags), a login once, then per booking a fresh context loaded with the saved
+session, the booking form, the submit, the protocol. No queue, no database, no logs. Prints one JSON line:
+per-booking seconds and the protocols, for the benchmark to compare against the worker in the same run.
+
+    python bench/_bare_portal_booker.py URL USERNAME PASSWORD --bookings 40 --threads 2 [--block]
+"""
+
+import argparse
+import datetime as dt
+import json
+import threading
+import time
+
+from playwright.sync_api import sync_playwright
+
+from filas.settings import PORTAL_BLOCKED_URLS
+from filas_portal.browser import CHROMIUM_FLAGS
+
+TOMORROW = (dt.date.today() + dt.timedelta(days=1)).isoformat()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("url")
+    parser.add_argument("username")
+    parser.add_argument("password")
+    parser.add_argument("--bookings", type=int, default=40)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--prefix", default="BARE")
+    parser.add_argument("--chromium", default="/usr/bin/chromium")
+    parser.add_argument("--block", action="store_true", help="block what the worker blocks (images, fonts...)")
+    args = parser.parse_args()
+    session = log_in(args)
+    numbers = iter(range(1, args.bookings + 1))
+    lock = threading.Lock()
+    durations: list[float] = []
+    protocols: list[str] = []
+
+    def next_number() -> int | None:
+        with lock:
+            return next(numbers, None)
+
+    def book_loads() -> None:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=args.chromium, args=list(CHROMIUM_FLAGS))
+            while (number := next_number()) is not None:
+                started = time.monotonic()
+                protocol = book(browser, args, session, f"{args.prefix}-{number:04d}")
+                with lock:
+                    durations.append(time.monotonic() - started)
+                    protocols.append(protocol)
+            browser.close()
+
+    threads = [threading.Thread(target=book_loads) for _ in range(args.threads)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    print(json.dumps({"durations": durations, "protocols": protocols}), flush=True)
+
+
+def log_in(args: argparse.Namespace) -> dict:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=args.chromium, args=list(CHROMIUM_FLAGS))
+        context = browser.new_context(locale="pt-BR")
+        page = context.new_page()
+        page.goto(args.url + "/login")
+        page.fill("#usuario", args.username)
+        page.fill("#senha", args.password)
+        with page.expect_navigation():
+            page.click("#entrar")
+        state = context.storage_state()
+        browser.close()
+        return state
+
+
+def book(browser, args: argparse.Namespace, session: dict, lote: str) -> str:
+    context = browser.new_context(storage_state=session, locale="pt-BR")
+    if args.block:
+        for pattern in PORTAL_BLOCKED_URLS:
+            context.route(pattern, lambda route: route.abort("blockedbyclient"))
+    try:
+        page = context.new_page()
+        page.goto(args.url + "/agendamentos/novo")
+        page.fill("#lote", lote)
+        page.fill("#data", TOMORROW)
+        page.select_option("#hora", value="09:00")
+        page.select_option("#transportadora", value="215")
+        page.select_option("#tipo_veiculo", value="11")
+        with page.expect_navigation():
+            page.click("#agendar")
+        return page.locator("#protocolo").inner_text()
+    finally:
+        context.close()
+
+
+if __name__ == "__main__":
+    main()
