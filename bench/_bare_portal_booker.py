@@ -77,7 +77,7 @@ def log_in(args: argparse.Namespace) -> dict:
         return state
 
 
-def book(browser, args: argparse.Namespace, session: dict, lote: str) -> str:
+def book(browser, args: argparse.Namespace, session: dict, load: str) -> str:
     context = browser.new_context(storage_state=session, locale="pt-BR")
     if args.block:
         for pattern in PORTAL_BLOCKED_URLS:
@@ -85,7 +85,7 @@ def book(browser, args: argparse.Namespace, session: dict, lote: str) -> str:
     try:
         page = context.new_page()
         page.goto(args.url + "/agendamentos/novo")
-        page.fill("#lote", lote)
+        page.fill("#lote", load)
         page.fill("#data", TOMORROW)
         page.select_option("#hora", value="09:00")
         page.select_option("#transportadora", value="215")

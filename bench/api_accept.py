@@ -90,7 +90,7 @@ class Load:
 
 def main(bench: Bench, args: argparse.Namespace) -> None:
     redis_url, database_url = bench.databases()
-    lotes = itertools.count(1)
+    loads = itertools.count(1)
     rows_post, rows_get = [], []
     accepted_total = 0
     with redis.Redis.from_url(redis_url) as broker_redis:
@@ -100,7 +100,7 @@ def main(bench: Bench, args: argparse.Namespace) -> None:
             print(f"api ({shape}) ready at {stack.api_url}", flush=True)
 
             def book(client, shape_index=index):
-                body = {"lote_id": f"BENCH-{shape_index}-{next(lotes)}", "data_agendamento": TOMORROW,
+                body = {"lote_id": f"BENCH-{shape_index}-{next(loads)}", "data_agendamento": TOMORROW,
                         "hora_agendamento": "09:00", "transportadora": "Transportes Exemplo", "tipo_veiculo": "truck"}
                 return client.post("/portal/api/solicitar-agendamento-async", json=body)
 

@@ -64,8 +64,8 @@ class Campaigns:
             raise RuntimeError(f"campaign refused: {reply.status_code} {reply.text[:500]}")
         return reply.json()["campanha"]["id"], took
 
-    def start(self, campanha_id: int, action: str) -> str:
-        reply = self.api.post(f"/api/campanhas/{campanha_id}/{action}")
+    def start(self, campaign_id: int, action: str) -> str:
+        reply = self.api.post(f"/api/campanhas/{campaign_id}/{action}")
         if reply.status_code != 202:
             raise RuntimeError(f"{action} refused: {reply.status_code} {reply.text[:500]}")
         return reply.json()["task_id"]
@@ -82,10 +82,10 @@ class Campaigns:
         wait_for(all_ended, timeout, f"{len(task_ids)} task(s) ending", interval=0.2)
         return last
 
-    def step(self, campanha_ids: list[int], action: str, timeout: float) -> tuple[list[dict], float]:
+    def step(self, campaign_ids: list[int], action: str, timeout: float) -> tuple[list[dict], float]:
         """Start `action` on every campaign at once; the final task states and the client's wall time."""
         began = time.monotonic()
-        task_ids = [self.start(campanha_id, action) for campanha_id in campanha_ids]
+        task_ids = [self.start(campaign_id, action) for campaign_id in campaign_ids]
         final = self.wait(task_ids, timeout)
         return [final[t] for t in task_ids], time.monotonic() - began
 
@@ -130,7 +130,7 @@ def main(bench: Bench, args: argparse.Namespace) -> None:
         created = [campaigns.create(f"{label} #{i + 1}", phones(first_number + i * per_campaign, per_campaign))
                    for i in range(count)]
         first_number += count * per_campaign
-        ids = [campanha_id for campanha_id, _ in created]
+        ids = [campaign_id for campaign_id, _ in created]
         create_s = sum(took for _, took in created)
 
         validated, validate_wall = campaigns.step(ids, "validar", 900)

@@ -5,13 +5,14 @@ the API and the scheduler enqueue through the same declaration, by name, without
 worker's code (`contract.message(**kwargs)` validates the arguments and builds the message).
 """
 
+import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import dramatiq
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from filas.errors import JobCancelled, PermanentJobError
 
@@ -20,7 +21,10 @@ MINUTE_MS = 60 * SECOND_MS
 
 
 class Arguments(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """An actor's arguments: field names are the code's; an alias is the field's key in the message
+    (the wire, shared by separately deployed services), which does not change."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class NoArguments(Arguments):
@@ -28,11 +32,11 @@ class NoArguments(Arguments):
 
 
 class BookingArguments(Arguments):
-    integracao_id: int
+    booking_id: int = Field(alias="integracao_id")
 
 
 class CampaignArguments(Arguments):
-    campanha_id: int
+    campaign_id: int = Field(alias="campanha_id")
 
 
 @dataclass(frozen=True)
@@ -65,7 +69,7 @@ class ActorContract:
             queue_name=self.queue,
             actor_name=self.name,
             args=(),
-            kwargs=arguments.model_dump(mode="json"),
+            kwargs=arguments.model_dump(mode="json", by_alias=True),
             options={},
         )
 
@@ -73,14 +77,28 @@ class ActorContract:
         """Register `fn` as this actor's implementation on the broker (the worker side)."""
         self.check_signature(fn)
         return dramatiq.actor(
-            fn, actor_name=self.name, queue_name=self.queue, broker=broker, **self.actor_options()
+            self._from_wire(fn), actor_name=self.name, queue_name=self.queue, broker=broker, **self.actor_options()
         )
 
+    def _from_wire(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """`fn` called with a message's kwargs: wire keys (aliases) become the field names."""
+        names = {field.alias: name for name, field in self.arguments.model_fields.items() if field.alias}
+        if not names:
+            return fn
+
+        @functools.wraps(fn)
+        def from_wire(*args: Any, **kwargs: Any) -> Any:
+            return fn(*args, **{names.get(key, key): value for key, value in kwargs.items()})
+
+        return from_wire
+
     def check_signature(self, fn: Callable[..., Any]) -> None:
-        expected = set(self.arguments.model_fields)
+        fields = self.arguments.model_fields
+        expected = set(fields)
         actual = set(inspect.signature(fn).parameters)
         if expected != actual:
-            raise TypeError(f"{fn.__qualname__} takes {sorted(actual)}; {self.name} declares {sorted(expected)}")
+            raise TypeError(f"{fn.__qualname__} takes {sorted(actual)}; {self.name} declares {sorted(expected)} "
+                            f"(in messages: {sorted(field.alias or name for name, field in fields.items())})")
 
 
 SCHEDULE_BOOKING = ActorContract(

@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 
 from filas import lifecycle
 from filas.broker import get_job_store, get_redis
-from filas.db.models import Campanha, CampanhaStatus, IntegracaoStatus, PortalIntegracao
+from filas.db.models import Booking, BookingStatus, Campaign, CampaignStatus
 from filas.db.session import session_scope
 from filas.enqueue import send
 from filas.jobs import JobStatus
@@ -146,12 +146,12 @@ def _reopen_row(message: dramatiq.Message) -> RequeueOutcome:
 
 def _waiting_domain_status(row: Any) -> None:
     """What the front end shows for a job waiting again, as when it was first accepted."""
-    if isinstance(row, PortalIntegracao):
+    if isinstance(row, Booking):
         # submetido_em stays: if the failed run reached the submit, the next one looks for that booking first.
-        row.status, row.mensagem = IntegracaoStatus.PENDENTE, None
-    elif isinstance(row, Campanha):
+        row.status, row.mensagem = BookingStatus.PENDING, None
+    elif isinstance(row, Campaign):
         validating = row.job_id == row.validacao_job_id
-        row.status = CampanhaStatus.VALIDANDO if validating else CampanhaStatus.ENVIANDO
+        row.status = CampaignStatus.VALIDATING if validating else CampaignStatus.SENDING
 
 
 def _fresh(message: dramatiq.Message, queue: str) -> dramatiq.Message:

@@ -27,7 +27,7 @@ from sqlalchemy import case, or_, select, update
 
 from filas import contracts
 from filas.clock import utcnow
-from filas.db.models import Campanha, CampanhaStatus, IntegracaoStatus, JobLifecycle, PortalIntegracao
+from filas.db.models import Booking, BookingStatus, Campaign, CampaignStatus, JobLifecycle
 from filas.db.session import session_scope
 from filas.errors import LeaseLost
 from filas.jobs import FINAL_STATES, CancelOutcome, JobStatus
@@ -36,11 +36,11 @@ logger = logging.getLogger(__name__)
 
 # The row each row-bound actor works on. Actors absent here (periodic ones) have no row.
 ROW_MODEL: dict[str, type[JobLifecycle]] = {
-    contracts.SCHEDULE_BOOKING.name: PortalIntegracao,
-    contracts.VALIDATE_NUMBERS.name: Campanha,
-    contracts.SEND_CAMPAIGN.name: Campanha,
+    contracts.SCHEDULE_BOOKING.name: Booking,
+    contracts.VALIDATE_NUMBERS.name: Campaign,
+    contracts.SEND_CAMPAIGN.name: Campaign,
 }
-LIFECYCLE_MODELS: tuple[type[JobLifecycle], ...] = (PortalIntegracao, Campanha)
+LIFECYCLE_MODELS: tuple[type[JobLifecycle], ...] = (Booking, Campaign)
 
 CANCELLED_MESSAGE = "cancelado pelo usuário"
 _FINAL = tuple(str(status) for status in FINAL_STATES)
@@ -280,9 +280,9 @@ def requeued(model: type[JobLifecycle], row_id: int, job_id: str) -> None:
 # --- domain status: what the front end shows for each lifecycle step ---------------------------
 
 def _on_started(session, model: type[JobLifecycle], row_id: int) -> None:
-    if model is PortalIntegracao:
-        session.execute(update(PortalIntegracao).where(PortalIntegracao.id == row_id)
-                        .values(status=IntegracaoStatus.PROCESSANDO)
+    if model is Booking:
+        session.execute(update(Booking).where(Booking.id == row_id)
+                        .values(status=BookingStatus.PROCESSING)
                         .execution_options(synchronize_session=False))
 
 
@@ -294,28 +294,28 @@ def _close(row: Any, status: JobStatus, error: str | None, *, was_running: bool)
     row.job_finished_at = utcnow()
     if status == JobStatus.CANCELLED:
         row.job_cancel_requested = True
-    if isinstance(row, PortalIntegracao):
-        _close_integration(row, status, error)
-    elif isinstance(row, Campanha):
+    if isinstance(row, Booking):
+        _close_booking(row, status, error)
+    elif isinstance(row, Campaign):
         _close_campaign(row, status, was_running)
 
 
-def _close_integration(row: PortalIntegracao, status: JobStatus, error: str | None) -> None:
+def _close_booking(row: Booking, status: JobStatus, error: str | None) -> None:
     if status == JobStatus.FAILED:
-        row.status, row.mensagem = IntegracaoStatus.ERRO, error
-    elif status == JobStatus.CANCELLED and row.status != IntegracaoStatus.AGENDADO:
-        row.status, row.mensagem = IntegracaoStatus.CANCELADO, error or CANCELLED_MESSAGE
+        row.status, row.mensagem = BookingStatus.ERROR, error
+    elif status == JobStatus.CANCELLED and row.status != BookingStatus.BOOKED:
+        row.status, row.mensagem = BookingStatus.CANCELLED, error or CANCELLED_MESSAGE
     # FINISHED: the actor stored the protocol and set AGENDADO itself.
 
 
-def _close_campaign(row: Campanha, status: JobStatus, was_running: bool) -> None:
+def _close_campaign(row: Campaign, status: JobStatus, was_running: bool) -> None:
     validating = row.job_id == row.validacao_job_id
     if status == JobStatus.FAILED:
-        row.status = CampanhaStatus.ERRO
+        row.status = CampaignStatus.ERROR
     elif status == JobStatus.CANCELLED:
         if validating:
-            row.status = CampanhaStatus.RASCUNHO
+            row.status = CampaignStatus.DRAFT
         else:
-            row.status = CampanhaStatus.CANCELADA if was_running else CampanhaStatus.VALIDADA
-    elif status == JobStatus.FINISHED and row.status in (CampanhaStatus.VALIDANDO, CampanhaStatus.ENVIANDO):
-        row.status = CampanhaStatus.VALIDADA if validating else CampanhaStatus.ENVIADA
+            row.status = CampaignStatus.CANCELLED if was_running else CampaignStatus.VALIDATED
+    elif status == JobStatus.FINISHED and row.status in (CampaignStatus.VALIDATING, CampaignStatus.SENDING):
+        row.status = CampaignStatus.VALIDATED if validating else CampaignStatus.SENT

@@ -29,7 +29,7 @@ from sqlalchemy import func, or_, select
 from filas import contracts, lifecycle
 from filas.broker import get_job_store, get_redis
 from filas.clock import utcnow
-from filas.db.models import Campanha, JobLifecycle, PortalIntegracao
+from filas.db.models import Booking, Campaign, JobLifecycle
 from filas.db.session import session_scope
 from filas.enqueue import send
 from filas.jobs import Job, JobStatus
@@ -98,10 +98,10 @@ def _in_broker(job: Job) -> bool:
 
 
 def _message_for(model: type[JobLifecycle], row: Any) -> dramatiq.Message:
-    if model is PortalIntegracao:
-        message = contracts.SCHEDULE_BOOKING.message(integracao_id=row.id)
-    elif model is Campanha and row.job_id == row.validacao_job_id:
-        message = contracts.VALIDATE_NUMBERS.message(campanha_id=row.id)
+    if model is Booking:
+        message = contracts.SCHEDULE_BOOKING.message(booking_id=row.id)
+    elif model is Campaign and row.job_id == row.validacao_job_id:
+        message = contracts.VALIDATE_NUMBERS.message(campaign_id=row.id)
     else:
-        message = contracts.SEND_CAMPAIGN.message(campanha_id=row.id)
+        message = contracts.SEND_CAMPAIGN.message(campaign_id=row.id)
     return message.copy(message_id=row.job_id)

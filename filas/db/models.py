@@ -54,20 +54,20 @@ class JobLifecycle:
 
 # --- portal bookings --------------------------------------------------------------------------
 
-class IntegracaoStatus(StrEnum):
-    PENDENTE = "pendente"  # committed, message enqueued, not started
-    PROCESSANDO = "processando"  # a worker is driving the portal
-    AGENDADO = "agendado"  # booked: protocolo is set
-    ERRO = "erro"  # failed for good; can be reprocessed
-    CANCELADO = "cancelado"
+class BookingStatus(StrEnum):
+    PENDING = "pendente"  # committed, message enqueued, not started
+    PROCESSING = "processando"  # a worker is driving the portal
+    BOOKED = "agendado"  # booked: protocolo is set
+    ERROR = "erro"  # failed for good; can be reprocessed
+    CANCELLED = "cancelado"
 
 
 
 # A load in one of these states must not get a second booking request.
-LOAD_BLOCKING_STATUSES = (IntegracaoStatus.PENDENTE, IntegracaoStatus.PROCESSANDO, IntegracaoStatus.AGENDADO)
+LOAD_BLOCKING_STATUSES = (BookingStatus.PENDING, BookingStatus.PROCESSING, BookingStatus.BOOKED)
 
 
-class PortalIntegracao(JobLifecycle, Timestamped, Base):
+class Booking(JobLifecycle, Timestamped, Base):
     __tablename__ = "portal_integracoes"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -77,14 +77,14 @@ class PortalIntegracao(JobLifecycle, Timestamped, Base):
     hora_agendamento: Mapped[str] = mapped_column(String(5))
     transportadora: Mapped[str] = mapped_column(String(200))
     tipo_veiculo: Mapped[str] = mapped_column(String(40))
-    status: Mapped[str] = mapped_column(String(20), default=IntegracaoStatus.PENDENTE)
+    status: Mapped[str] = mapped_column(String(20), default=BookingStatus.PENDING)
     protocolo: Mapped[str | None] = mapped_column(String(80))
     mensagem: Mapped[str | None] = mapped_column(Text)
     # Set once the form went to the portal: a later delivery must look for the booking before submitting.
     submetido_em: Mapped[datetime | None]
 
-    logs: Mapped[list["PortalLog"]] = relationship(
-        back_populates="integracao", order_by="PortalLog.id", cascade="all, delete-orphan"
+    logs: Mapped[list["BookingLog"]] = relationship(
+        back_populates="booking", order_by="BookingLog.id", cascade="all, delete-orphan"
     )
 
     __table_args__ = (
@@ -100,21 +100,23 @@ class PortalIntegracao(JobLifecycle, Timestamped, Base):
     )
 
 
-class PortalLog(Base):
+class BookingLog(Base):
     __tablename__ = "portal_logs"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    integracao_id: Mapped[int] = mapped_column(ForeignKey("portal_integracoes.id", ondelete="CASCADE"), index=True)
+    booking_id: Mapped[int] = mapped_column(
+        "integracao_id", ForeignKey("portal_integracoes.id", ondelete="CASCADE"), index=True
+    )
     etapa: Mapped[str] = mapped_column(String(40))
     nivel: Mapped[str] = mapped_column(String(10), default="info")
     mensagem: Mapped[str] = mapped_column(Text)
     job_id: Mapped[str | None] = mapped_column(String(36))
     criado_em: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
-    integracao: Mapped[PortalIntegracao] = relationship(back_populates="logs")
+    booking: Mapped[Booking] = relationship(back_populates="logs")
 
 
-class PortalEvidencia(Base):
+class BookingEvidence(Base):
     """What the portal showed when a booking attempt failed: a JPEG screenshot and the page's HTML, each cut
     to FILAS_PORTAL_EVIDENCE_MAX_BYTES, password inputs' values removed. Kept for
     FILAS_PORTAL_EVIDENCE_RETENTION_DAYS, at most FILAS_PORTAL_EVIDENCE_PER_INTEGRATION per integration."""
@@ -122,7 +124,9 @@ class PortalEvidencia(Base):
     __tablename__ = "portal_evidencias"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    integracao_id: Mapped[int] = mapped_column(ForeignKey("portal_integracoes.id", ondelete="CASCADE"), index=True)
+    booking_id: Mapped[int] = mapped_column(
+        "integracao_id", ForeignKey("portal_integracoes.id", ondelete="CASCADE"), index=True
+    )
     job_id: Mapped[str | None] = mapped_column(String(36))
     tentativa: Mapped[int] = mapped_column(Integer, default=1)
     etapa: Mapped[str | None] = mapped_column(String(40))  # the last step logged before the failure
@@ -136,7 +140,7 @@ class PortalEvidencia(Base):
     criado_em: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
-class ChaveIdempotencia(Base):
+class IdempotencyKey(Base):
     """A booking request's Idempotency-Key: the same key again gets this integration and job.
 
     Written in the transaction that creates the integration, so a key without ids is never seen; the
@@ -146,7 +150,9 @@ class ChaveIdempotencia(Base):
 
     chave: Mapped[str] = mapped_column(String(200), primary_key=True)
     corpo_hash: Mapped[str] = mapped_column(String(64))  # sha256 of the validated body
-    integracao_id: Mapped[int | None] = mapped_column(ForeignKey("portal_integracoes.id", ondelete="CASCADE"))
+    booking_id: Mapped[int | None] = mapped_column(
+        "integracao_id", ForeignKey("portal_integracoes.id", ondelete="CASCADE")
+    )
     job_id: Mapped[str | None] = mapped_column(String(36))
     criado_em: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -168,17 +174,17 @@ class PortalSession(Base):
 
 # --- WhatsApp campaigns -----------------------------------------------------------------------
 
-class CampanhaStatus(StrEnum):
-    RASCUNHO = "rascunho"
-    VALIDANDO = "validando"
-    VALIDADA = "validada"
-    ENVIANDO = "enviando"
-    ENVIADA = "enviada"
-    CANCELADA = "cancelada"
-    ERRO = "erro"
+class CampaignStatus(StrEnum):
+    DRAFT = "rascunho"
+    VALIDATING = "validando"
+    VALIDATED = "validada"
+    SENDING = "enviando"
+    SENT = "enviada"
+    CANCELLED = "cancelada"
+    ERROR = "erro"
 
 
-class Campanha(JobLifecycle, Timestamped, Base):
+class Campaign(JobLifecycle, Timestamped, Base):
     """job_id and the lifecycle columns describe the campaign's current task (validation or send)."""
 
     __tablename__ = "campanhas"
@@ -187,68 +193,68 @@ class Campanha(JobLifecycle, Timestamped, Base):
     nome: Mapped[str] = mapped_column(String(200))
     mensagem: Mapped[str] = mapped_column(Text)
     mensagem_follow_up: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(20), default=CampanhaStatus.RASCUNHO)
+    status: Mapped[str] = mapped_column(String(20), default=CampaignStatus.DRAFT)
     validacao_job_id: Mapped[str | None] = mapped_column(String(36), index=True)
     envio_job_id: Mapped[str | None] = mapped_column(String(36), index=True)
 
-    contatos: Mapped[list["Contato"]] = relationship(
-        back_populates="campanha", order_by="Contato.id", cascade="all, delete-orphan"
+    contacts: Mapped[list["Contact"]] = relationship(
+        back_populates="campaign", order_by="Contact.id", cascade="all, delete-orphan"
     )
 
 
 class WhatsappStatus(StrEnum):
-    PENDENTE = "pendente"
-    VALIDO = "valido"
-    INVALIDO = "invalido"
+    PENDING = "pendente"
+    VALID = "valido"
+    INVALID = "invalido"
 
 
-class Contato(Base):
+class Contact(Base):
     __tablename__ = "contatos"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    campanha_id: Mapped[int] = mapped_column(ForeignKey("campanhas.id", ondelete="CASCADE"), index=True)
+    campaign_id: Mapped[int] = mapped_column("campanha_id", ForeignKey("campanhas.id", ondelete="CASCADE"), index=True)
     nome: Mapped[str] = mapped_column(String(200))
     telefone: Mapped[str] = mapped_column(String(20))  # E.164 digits without '+', e.g. 5585999990001
-    whatsapp_status: Mapped[str] = mapped_column(String(20), default=WhatsappStatus.PENDENTE)
+    whatsapp_status: Mapped[str] = mapped_column(String(20), default=WhatsappStatus.PENDING)
     whatsapp_id: Mapped[str | None] = mapped_column(String(80))  # the gateway's id (may lack the 9th digit)
     respondeu_em: Mapped[datetime | None]
     criado_em: Mapped[datetime] = mapped_column(default=utcnow)
 
-    campanha: Mapped[Campanha] = relationship(back_populates="contatos")
-    mensagens: Mapped[list["Mensagem"]] = relationship(back_populates="contato", order_by="Mensagem.id")
+    campaign: Mapped[Campaign] = relationship(back_populates="contacts")
+    messages: Mapped[list["CampaignMessage"]] = relationship(back_populates="contact", order_by="CampaignMessage.id")
 
     __table_args__ = (UniqueConstraint("campanha_id", "telefone", name="uq_contatos_campanha_telefone"),)
 
 
-class MensagemTipo(StrEnum):
-    INICIAL = "inicial"
+class MessageKind(StrEnum):
+    INITIAL = "inicial"
     FOLLOW_UP = "follow_up"
 
 
-class MensagemStatus(StrEnum):
-    ENVIANDO = "enviando"  # claimed; if a worker dies here we cannot know whether it left
-    ENVIADA = "enviada"
-    FALHOU = "falhou"
-    IGNORADA = "ignorada"  # opted out or no WhatsApp at send time
+class MessageStatus(StrEnum):
+    SENDING = "enviando"  # claimed; if a worker dies here we cannot know whether it left
+    SENT = "enviada"
+    FAILED = "falhou"
+    IGNORED = "ignorada"  # opted out or no WhatsApp at send time
 
 
-class Mensagem(Base):
+class CampaignMessage(Base):
     """One message to one contact. The unique key makes a redelivered send skip contacts already done."""
 
     __tablename__ = "mensagens"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    campanha_id: Mapped[int] = mapped_column(ForeignKey("campanhas.id", ondelete="CASCADE"), index=True)
-    contato_id: Mapped[int] = mapped_column(ForeignKey("contatos.id", ondelete="CASCADE"))
+    campaign_id: Mapped[int] = mapped_column("campanha_id", ForeignKey("campanhas.id", ondelete="CASCADE"), index=True)
+    contact_id: Mapped[int] = mapped_column("contato_id", ForeignKey("contatos.id", ondelete="CASCADE"))
     tipo: Mapped[str] = mapped_column(String(20))
     referencia: Mapped[str] = mapped_column(String(20), default="")  # follow-up: the day it belongs to
-    status: Mapped[str] = mapped_column(String(20), default=MensagemStatus.ENVIANDO)
+    status: Mapped[str] = mapped_column(String(20), default=MessageStatus.SENDING)
     gateway_message_id: Mapped[str | None] = mapped_column(String(120))
     erro: Mapped[str | None] = mapped_column(Text)
     criado_em: Mapped[datetime] = mapped_column(default=utcnow)
     enviado_em: Mapped[datetime | None]
 
-    contato: Mapped[Contato] = relationship(back_populates="mensagens")
+    contact: Mapped[Contact] = relationship(back_populates="messages")
 
     __table_args__ = (
         UniqueConstraint("contato_id", "tipo", "referencia", name="uq_mensagens_contato_tipo_referencia"),
@@ -267,7 +273,7 @@ class OptOut(Base):
 
 # --- periodic jobs ----------------------------------------------------------------------------
 
-class ExecucaoPeriodica(Base):
+class PeriodicRun(Base):
     """One run of a daily job for one local day (`referencia`), claimed before the job does anything.
 
     The primary key makes the daily job run once per day, whoever sends it: a second delivery, a

@@ -8,7 +8,7 @@ import pytest
 import redis
 
 import filas.clock
-from filas.db.models import PortalIntegracao
+from filas.db.models import Booking
 from filas.db.session import session_scope
 
 AUTH = {"Authorization": "Bearer test-token"}  # accepted by the `client` fixture
@@ -149,5 +149,5 @@ def test_the_booking_date_is_checked_against_today_in_fortaleza(client, monkeypa
     assert [problem["campo"] for problem in past.get_json()["erros"]] == ["data_agendamento"]
     assert "já passou" in past.get_json()["message"]
     with session_scope() as session:
-        assert session.query(PortalIntegracao).count() == 1
+        assert session.query(Booking).count() == 1
     assert redis.Redis.from_url(redis_url).hlen("dramatiq:atacadao.msgs") == 1

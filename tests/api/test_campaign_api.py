@@ -4,7 +4,7 @@ import json
 
 import redis
 
-from filas.db.models import Campanha, CampanhaStatus
+from filas.db.models import Campaign, CampaignStatus
 from filas.db.session import session_scope
 
 AUTH = {"Authorization": "Bearer test-token"}  # accepted by the `client` fixture
@@ -13,21 +13,21 @@ CONTACTS = [{"nome": "Maria Souza", "telefone": "(85) 99999-0001"},
             {"nome": "José Lima", "telefone": "+55 85 98888-0002"}]
 
 
-def create_campaign(client, contatos=CONTACTS):
-    reply = client.post("/api/campanhas", json={"nome": "Busca ativa", "mensagem": "Olá!", "contatos": contatos},
+def create_campaign(client, contacts=CONTACTS):
+    reply = client.post("/api/campanhas", json={"nome": "Busca ativa", "mensagem": "Olá!", "contatos": contacts},
                         headers=AUTH)
     assert reply.status_code == 201, reply.get_json()
     return reply.get_json()["campanha"]
 
 
 def test_creating_a_campaign_normalises_the_numbers(client):
-    campanha = create_campaign(client)
+    campaign = create_campaign(client)
 
-    assert campanha["status"] == "rascunho"
-    assert campanha["contatos"] == 2
-    assert campanha["whatsapp"] == {"validos": 0, "invalidos": 0, "pendentes": 2}
-    fetched = client.get(f"/api/campanhas/{campanha['id']}", headers=AUTH).get_json()
-    assert fetched["sucesso"] is True and fetched["campanha"]["id"] == campanha["id"]
+    assert campaign["status"] == "rascunho"
+    assert campaign["contatos"] == 2
+    assert campaign["whatsapp"] == {"validos": 0, "invalidos": 0, "pendentes": 2}
+    fetched = client.get(f"/api/campanhas/{campaign['id']}", headers=AUTH).get_json()
+    assert fetched["sucesso"] is True and fetched["campanha"]["id"] == campaign["id"]
 
 
 def test_an_invalid_or_repeated_number_is_a_400_naming_the_contact(client):
@@ -44,9 +44,9 @@ def test_an_invalid_or_repeated_number_is_a_400_naming_the_contact(client):
 
 
 def test_starting_a_validation_returns_a_task_and_queues_it(client, redis_url):
-    campanha = create_campaign(client)
+    campaign = create_campaign(client)
 
-    reply = client.post(f"/api/campanhas/{campanha['id']}/validar", headers=AUTH)
+    reply = client.post(f"/api/campanhas/{campaign['id']}/validar", headers=AUTH)
 
     assert reply.status_code == 202
     body = reply.get_json()
@@ -56,19 +56,19 @@ def test_starting_a_validation_returns_a_task_and_queues_it(client, redis_url):
     assert (message["message_id"], message["actor_name"]) == (body["task_id"], "campaigns.validate_numbers")
     status = client.get(f"/api/task/{body['task_id']}/status", headers=AUTH).get_json()
     assert (status["sucesso"], status["status"], status["tipo"]) == (True, "queued", "campaigns.validate_numbers")
-    assert client.post(f"/api/campanhas/{campanha['id']}/validar", headers=AUTH).status_code == 409
+    assert client.post(f"/api/campanhas/{campaign['id']}/validar", headers=AUTH).status_code == 409
 
 
 def test_sending_before_validating_is_refused(client):
-    campanha = create_campaign(client)
-    reply = client.post(f"/api/campanhas/{campanha['id']}/enviar", headers=AUTH)
+    campaign = create_campaign(client)
+    reply = client.post(f"/api/campanhas/{campaign['id']}/enviar", headers=AUTH)
     assert reply.status_code == 409
     assert "valide" in reply.get_json()["erro"]
 
 
 def test_cancelling_a_queued_task_puts_the_campaign_back(client):
-    campanha = create_campaign(client)
-    task_id = client.post(f"/api/campanhas/{campanha['id']}/validar", headers=AUTH).get_json()["task_id"]
+    campaign = create_campaign(client)
+    task_id = client.post(f"/api/campanhas/{campaign['id']}/validar", headers=AUTH).get_json()["task_id"]
 
     reply = client.post(f"/api/task/{task_id}/cancel", headers=AUTH)
 
@@ -76,7 +76,7 @@ def test_cancelling_a_queued_task_puts_the_campaign_back(client):
     assert reply.get_json()["status"] == "cancelled"
     assert client.get(f"/api/task/{task_id}/status", headers=AUTH).get_json()["status"] == "cancelled"
     with session_scope() as session:
-        assert session.get(Campanha, campanha["id"]).status == CampanhaStatus.RASCUNHO
+        assert session.get(Campaign, campaign["id"]).status == CampaignStatus.DRAFT
     assert client.post(f"/api/task/{task_id}/cancel", headers=AUTH).status_code == 409
 
 

@@ -13,7 +13,7 @@ import sqlalchemy
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from filas.db.models import IntegracaoStatus, OptOut, PortalIntegracao
+from filas.db.models import Booking, BookingStatus, OptOut
 
 AUTH = {"Authorization": "Bearer test-token"}  # accepted by the `client` fixture
 THREADS = 8
@@ -53,8 +53,8 @@ def test_a_booking_that_loses_the_race_at_the_insert_is_a_409_naming_the_winner(
     so our request's check sees nothing and its insert waits on the unique index; when the other commits,
     the insert fails — and the answer is the same 409 as for a load already taken."""
     with Session(database_engine) as other:
-        winner = PortalIntegracao(**{**BOOKING, "data_agendamento": dt.date.fromisoformat(TOMORROW)},
-                                  status=IntegracaoStatus.PENDENTE, job_id="6a3e1a64-0000-4000-8000-00000000a001")
+        winner = Booking(**{**BOOKING, "data_agendamento": dt.date.fromisoformat(TOMORROW)},
+                         status=BookingStatus.PENDING, job_id="6a3e1a64-0000-4000-8000-00000000a001")
         other.add(winner)
         other.flush()  # inserted, holding the unique index entry, not committed
         winner_id, winner_job = winner.id, winner.job_id

@@ -13,7 +13,7 @@ import redis
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from filas.db.models import ChaveIdempotencia, PortalIntegracao
+from filas.db.models import Booking, IdempotencyKey
 
 AUTH = {"Authorization": "Bearer test-token"}  # accepted by the `client` fixture
 PATH = "/portal/api/solicitar-agendamento-async"
@@ -38,7 +38,7 @@ def ids(reply) -> tuple:
     return tuple(body[name] for name in IDS)
 
 
-def test_the_same_key_and_body_again_returns_the_same_integration_and_job(client, redis_url, database_engine):
+def test_the_same_key_and_body_again_returns_the_same_booking_and_job(client, redis_url, database_engine):
     key = str(uuid.uuid4())
     first = post(client, key)
     again = post(client, key, {**BOOKING, "lote_id": "  LOTE-IDEM  "})  # the same booking, spaced differently
@@ -50,10 +50,10 @@ def test_the_same_key_and_body_again_returns_the_same_integration_and_job(client
     assert again.headers["Idempotent-Replayed"] == "true"
     assert queued_job_ids(redis_url) == [first.get_json()["job_id"]]
     with Session(database_engine) as session:
-        assert session.scalar(select(func.count()).select_from(PortalIntegracao)) == 1
+        assert session.scalar(select(func.count()).select_from(Booking)) == 1
 
 
-def test_another_body_under_a_used_key_is_a_422_naming_the_first_integration(client, redis_url):
+def test_another_body_under_a_used_key_is_a_422_naming_the_first_booking(client, redis_url):
     key = str(uuid.uuid4())
     first = post(client, key).get_json()
 
@@ -99,8 +99,8 @@ def test_concurrent_requests_with_one_key_make_one_job(client, redis_url, databa
     [accepted] = [reply for reply in replies if reply.status_code == 202]
     assert queued_job_ids(redis_url) == [accepted.get_json()["job_id"]]
     with Session(database_engine) as session:
-        [stored] = session.scalars(select(ChaveIdempotencia)).all()
-    assert (stored.chave, stored.integracao_id, stored.job_id) == (key, *ids(accepted)[:2])
+        [stored] = session.scalars(select(IdempotencyKey)).all()
+    assert (stored.chave, stored.booking_id, stored.job_id) == (key, *ids(accepted)[:2])
 
 
 def test_without_a_key_a_repeated_request_is_still_a_409(client):

@@ -5,16 +5,16 @@ import re
 
 import pytest
 
-from filas.db.models import Campanha, Contato, OptOut, PortalIntegracao
+from filas.db.models import Booking, Campaign, Contact, OptOut
 from filas_api.converters import DB_ID_MAX
 
 SIZED_BY_THE_DATABASE = [
-    ("BookingRequest", "lote_id", PortalIntegracao.lote_id),
-    ("BookingRequest", "transportadora", PortalIntegracao.transportadora),
-    ("BookingRequest", "tipo_veiculo", PortalIntegracao.tipo_veiculo),
-    ("CampaignCreate", "nome", Campanha.nome),
-    ("ContactIn", "nome", Contato.nome),
-    ("EvolutionKey", "remoteJid", Contato.whatsapp_id),
+    ("BookingRequest", "lote_id", Booking.lote_id),
+    ("BookingRequest", "transportadora", Booking.transportadora),
+    ("BookingRequest", "tipo_veiculo", Booking.tipo_veiculo),
+    ("CampaignCreate", "nome", Campaign.nome),
+    ("ContactIn", "nome", Contact.nome),
+    ("EvolutionKey", "remoteJid", Contact.whatsapp_id),
 ]
 # The operations page (filas_api/ops): HTML for people behind a login form, not part of the JSON API.
 NOT_THE_API = ("static", "ops.")
@@ -42,7 +42,7 @@ def test_phone_numbers_are_documented_as_typed_and_fit_once_normalised(document)
         telefone = schemas[model]["properties"]["telefone"]
         assert telefone["type"] == "string" and telefone["maxLength"] == 40 and "(85)" in telefone["description"]
     # normalised to E.164 digits: at most 15, within both columns
-    assert min(Contato.telefone.type.length, OptOut.telefone.type.length) >= 15
+    assert min(Contact.telefone.type.length, OptOut.telefone.type.length) >= 15
 
 
 def test_the_booking_date_and_time_formats(document):
@@ -52,7 +52,7 @@ def test_the_booking_date_and_time_formats(document):
     pattern = re.compile(properties["hora_agendamento"]["pattern"])
     assert [bool(pattern.search(t)) for t in ("00:00", "09:30", "23:59", "24:00", "9:30", "09:60", "٠٩:٠٠")] == [
         True, True, True, False, False, False, False]
-    assert PortalIntegracao.hora_agendamento.type.length == 5
+    assert Booking.hora_agendamento.type.length == 5
 
 
 def test_path_parameters_are_described_by_the_route_converters(client, document):

@@ -5,7 +5,7 @@ import pytest
 from test_campaign_api import AUTH, create_campaign
 from test_ops_auth import csrf_of, log_in
 
-from filas.db.models import Campanha, CampanhaStatus, Contato, Mensagem, MensagemStatus
+from filas.db.models import Campaign, CampaignMessage, CampaignStatus, Contact, MessageStatus
 from filas.db.session import session_scope
 
 
@@ -18,13 +18,13 @@ def signed_in(client):
 @pytest.fixture
 def validating(signed_in) -> tuple[int, str]:
     """A campaign whose validation waits in the queue, and one send that failed; (campaign id, task id)."""
-    campanha = create_campaign(signed_in)
-    task_id = signed_in.post(f"/api/campanhas/{campanha['id']}/validar", headers=AUTH).get_json()["task_id"]
+    campaign = create_campaign(signed_in)
+    task_id = signed_in.post(f"/api/campanhas/{campaign['id']}/validar", headers=AUTH).get_json()["task_id"]
     with session_scope() as session:
-        contato = session.query(Contato).filter_by(campanha_id=campanha["id"]).first()
-        session.add(Mensagem(campanha_id=campanha["id"], contato_id=contato.id, tipo="inicial",
-                             status=MensagemStatus.FALHOU, erro="gateway recusou"))
-    return campanha["id"], task_id
+        contact = session.query(Contact).filter_by(campaign_id=campaign["id"]).first()
+        session.add(CampaignMessage(campaign_id=campaign["id"], contact_id=contact.id, tipo="inicial",
+                                    status=MessageStatus.FAILED, erro="gateway recusou"))
+    return campaign["id"], task_id
 
 
 def test_a_queued_campaign_job_shows_its_row_with_personal_data_masked(signed_in, validating):
@@ -51,12 +51,12 @@ def test_the_overview_lists_the_queues_and_the_recent_job(signed_in, validating)
 
 
 def test_cancelling_asks_for_confirmation_then_cancels(signed_in, validating):
-    campanha_id, task_id = validating
+    campaign_id, task_id = validating
 
     confirm = signed_in.get(f"/ops/jobs/{task_id}/cancel")
     assert confirm.status_code == 200 and "Confirmar cancelamento" in confirm.get_data(as_text=True)
     with session_scope() as session:
-        assert session.get(Campanha, campanha_id).status == CampanhaStatus.VALIDANDO  # nothing done yet
+        assert session.get(Campaign, campaign_id).status == CampaignStatus.VALIDATING  # nothing done yet
 
     done = signed_in.post(f"/ops/jobs/{task_id}/cancel", data={"csrf_token": csrf_of(confirm)},
                           follow_redirects=True)
@@ -64,5 +64,5 @@ def test_cancelling_asks_for_confirmation_then_cancels(signed_in, validating):
     page = done.get_data(as_text=True)
     assert "Job cancelado" in page and 'class="status status-cancelled"' in page
     with session_scope() as session:
-        assert session.get(Campanha, campanha_id).status == CampanhaStatus.RASCUNHO
+        assert session.get(Campaign, campaign_id).status == CampaignStatus.DRAFT
     assert signed_in.get(f"/ops/jobs/{task_id}/cancel").status_code == 409  # nothing left to cancel

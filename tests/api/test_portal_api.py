@@ -6,7 +6,7 @@ import json
 import pytest
 import redis
 
-from filas.db.models import IntegracaoStatus, PortalIntegracao
+from filas.db.models import Booking, BookingStatus
 from filas.db.session import session_scope
 
 AUTH = {"Authorization": "Bearer test-token"}  # accepted by the `client` fixture
@@ -37,8 +37,8 @@ def test_a_booking_is_committed_then_queued_for_the_portal_worker(client, redis_
     assert body["success"] is True
     assert body["status_url"].endswith(f"/portal/api/status-job/{body['job_id']}")
     with session_scope() as session:
-        row = session.get(PortalIntegracao, body["integracao_id"])
-    assert (row.status, row.job_id, row.lote_id) == (IntegracaoStatus.PENDENTE, body["job_id"], "LOTE-1")
+        row = session.get(Booking, body["integracao_id"])
+    assert (row.status, row.job_id, row.lote_id) == (BookingStatus.PENDING, body["job_id"], "LOTE-1")
     [message] = queued_bodies(redis_url, "atacadao")
     assert message["message_id"] == body["job_id"]
     assert (message["actor_name"], message["kwargs"]) == ("portal.schedule_booking",
@@ -111,7 +111,7 @@ def test_reprocessing_refuses_live_integrations_and_requeues_failed_ones(client,
     first = post_booking(client).get_json()
     assert client.post(f"/portal/api/reprocessar-integracao/{first['integracao_id']}", headers=AUTH).status_code == 409
     with session_scope() as session:
-        session.get(PortalIntegracao, first["integracao_id"]).status = IntegracaoStatus.ERRO
+        session.get(Booking, first["integracao_id"]).status = BookingStatus.ERROR
 
     reply = client.post(f"/portal/api/reprocessar-integracao/{first['integracao_id']}", headers=AUTH)
 
@@ -120,8 +120,8 @@ def test_reprocessing_refuses_live_integrations_and_requeues_failed_ones(client,
     assert new_job != first["job_id"]
     assert {m["message_id"] for m in queued_bodies(redis_url, "atacadao")} == {first["job_id"], new_job}
     with session_scope() as session:
-        row = session.get(PortalIntegracao, first["integracao_id"])
-    assert (row.status, row.job_id) == (IntegracaoStatus.PENDENTE, new_job)
+        row = session.get(Booking, first["integracao_id"])
+    assert (row.status, row.job_id) == (BookingStatus.PENDING, new_job)
     assert client.post("/portal/api/reprocessar-integracao/999999", headers=AUTH).status_code == 404
 
 

@@ -5,7 +5,7 @@ import json
 import pytest
 from sqlalchemy import select
 
-from filas.db.models import Campanha, Contato, OptOut
+from filas.db.models import Campaign, Contact, OptOut
 from filas.db.session import session_scope
 
 URL = "/api/webhooks/evolution?token=webhook-secret"  # FILAS_WEBHOOK_TOKEN of the `client` fixture
@@ -19,14 +19,14 @@ def reply_event(jid: str, text: str, from_me: bool = False) -> dict:
 
 def add_campaign(*contacts: tuple[str, str | None]) -> None:
     with session_scope() as session:
-        session.add(Campanha(nome="c", mensagem="m", contatos=[
-            Contato(nome="p", telefone=telefone, whatsapp_id=jid, whatsapp_status="valido")
+        session.add(Campaign(nome="c", mensagem="m", contacts=[
+            Contact(nome="p", telefone=telefone, whatsapp_id=jid, whatsapp_status="valido")
             for telefone, jid in contacts]))
 
 
 def answered() -> dict[str, bool]:
     with session_scope() as session:
-        return {c.telefone: c.respondeu_em is not None for c in session.scalars(select(Contato))}
+        return {c.telefone: c.respondeu_em is not None for c in session.scalars(select(Contact))}
 
 
 def test_a_reply_marks_the_contact_as_answered_even_by_its_legacy_id(client):

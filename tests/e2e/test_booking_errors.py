@@ -9,7 +9,7 @@ import pytest
 from rows import accepted_booking
 from test_booking_flow import finished
 
-from filas.db.models import PortalIntegracao
+from filas.db.models import Booking
 from filas.db.session import session_scope
 
 pytestmark = pytest.mark.chromium
@@ -31,9 +31,9 @@ def book(api, body: dict) -> dict:
     return api.wait_until(accepted.json()["status_url"], finished)
 
 
-def attempts(stack_database_url: str, integracao_id: int) -> int:
+def attempts(stack_database_url: str, booking_id: int) -> int:
     with session_scope(stack_database_url) as session:
-        return session.get(PortalIntegracao, integracao_id).job_attempts
+        return session.get(Booking, booking_id).job_attempts
 
 
 def failed_for_good(status: dict, stack_database_url: str) -> str:
@@ -114,12 +114,12 @@ def test_an_expired_session_that_cannot_be_renewed_stops_without_a_retry_storm(a
 def test_a_5xx_with_retry_after_is_retried_after_the_delay_the_portal_asked_for(
         api, portal_sim, stack_database_url, stack_redis, enqueue_by_name):
     portal_sim.post("/_sim/config", json={"fail_next": 1, "retry_after_seconds": 30}).raise_for_status()
-    integracao_id, message = accepted_booking("LOTE-503", stack_database_url)
+    booking_id, message = accepted_booking("LOTE-503", stack_database_url)
     enqueue_by_name(message)
 
     api.wait_until(f"/portal/api/status-job/{message.message_id}", lambda body: body["estado"] == "retrying")
     with session_scope(stack_database_url) as session:
-        error = session.get(PortalIntegracao, integracao_id).job_error
+        error = session.get(Booking, booking_id).job_error
     # a first attempt goes straight to the form (nothing submitted before: no search)
     assert error == "O portal respondeu HTTP 503 (/agendamentos/novo) e pediu para aguardar 30 s."
     [delayed] = [json.loads(body) for body in stack_redis.hvals("dramatiq:atacadao.DQ.msgs")
@@ -129,17 +129,17 @@ def test_a_5xx_with_retry_after_is_retried_after_the_delay_the_portal_asked_for(
 
     status = api.wait_until(f"/portal/api/status-job/{message.message_id}", finished)
     assert status["status"] == "finished", status
-    assert attempts(stack_database_url, integracao_id) == 2
+    assert attempts(stack_database_url, booking_id) == 2
     assert [made["lote"] for made in portal_sim.get("/_sim/bookings").json()] == ["LOTE-503"]
 
 
 def test_a_session_expiring_mid_flow_is_retried_and_books_once(api, portal_sim, stack_database_url, enqueue_by_name):
     portal_sim.post("/_sim/config", json={"expire_sessions_on_submit": 1}).raise_for_status()
-    integracao_id, message = accepted_booking("LOTE-EXPIRA", stack_database_url)
+    booking_id, message = accepted_booking("LOTE-EXPIRA", stack_database_url)
     enqueue_by_name(message.copy(options={"min_backoff": 100, "max_backoff": 1000}))  # a quick retry
 
     status = api.wait_until(f"/portal/api/status-job/{message.message_id}", finished)
 
     assert status["status"] == "finished", status
-    assert attempts(stack_database_url, integracao_id) == 2
+    assert attempts(stack_database_url, booking_id) == 2
     assert [made["lote"] for made in portal_sim.get("/_sim/bookings").json()] == ["LOTE-EXPIRA"]

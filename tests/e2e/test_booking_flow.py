@@ -6,7 +6,7 @@ import pytest
 from scraped_metrics import sample, scrape
 from sqlalchemy import select
 
-from filas.db.models import PortalIntegracao, PortalLog
+from filas.db.models import Booking, BookingLog
 from filas.db.session import session_scope
 
 pytestmark = pytest.mark.chromium
@@ -23,11 +23,11 @@ def finished(body: dict) -> bool:
     return body["status"] in ("finished", "failed")
 
 
-def integration_and_logs(integracao_id: int, stack_database_url: str):
+def booking_and_logs(booking_id: int, stack_database_url: str):
     with session_scope(stack_database_url) as session:
-        row = session.get(PortalIntegracao, integracao_id)
-        logs = session.scalars(select(PortalLog).where(PortalLog.integracao_id == integracao_id)
-                               .order_by(PortalLog.id)).all()
+        row = session.get(Booking, booking_id)
+        logs = session.scalars(select(BookingLog).where(BookingLog.booking_id == booking_id)
+                               .order_by(BookingLog.id)).all()
         return row, [log.etapa for log in logs]
 
 
@@ -44,7 +44,7 @@ def test_a_booking_is_made_on_the_portal_and_its_protocol_reported(api, stack, p
     assert status["resultado"] == {"success": True, "protocolo": made["protocolo"], "message": "Agendamento realizado"}
     assert status["integracao"]["protocolo"] == made["protocolo"]
     assert status["iniciado_em"] and status["finalizado_em"]
-    row, steps = integration_and_logs(body["integracao_id"], stack_database_url)
+    row, steps = booking_and_logs(body["integracao_id"], stack_database_url)
     assert (row.status, row.protocolo, row.job_id) == ("agendado", made["protocolo"], body["job_id"])
     assert steps[-1] == "concluido" and "formulario" in steps and "confirmacao" in steps
     assert "busca" not in steps  # nothing submitted before: no search of the portal's bookings list
@@ -68,7 +68,7 @@ def test_a_captcha_fails_the_booking_for_good_with_a_message(api, portal_sim, st
     assert "CAPTCHA" in status["resultado"]["message"]
     assert status["tentativas"] == 0  # permanent: not retried
     assert portal_sim.get("/_sim/bookings").json() == []
-    row, steps = integration_and_logs(body["integracao_id"], stack_database_url)
+    row, steps = booking_and_logs(body["integracao_id"], stack_database_url)
     assert row.status == "erro" and "CAPTCHA" in row.mensagem
     assert steps[-1] == "erro"
 

@@ -3,7 +3,7 @@
 from scraped_metrics import sample, scrape
 from sqlalchemy import select
 
-from filas.db.models import Campanha, Contato
+from filas.db.models import Campaign, Contact
 from filas.db.session import session_scope
 
 CONTACTS = [
@@ -21,8 +21,8 @@ def create_campaign(api, contacts=CONTACTS, name="Busca ativa") -> int:
     return reply.json()["campanha"]["id"]
 
 
-def start(api, campanha_id: int, action: str) -> dict:
-    reply = api.post(f"/api/campanhas/{campanha_id}/{action}")
+def start(api, campaign_id: int, action: str) -> dict:
+    reply = api.post(f"/api/campanhas/{campaign_id}/{action}")
     assert reply.status_code == 202, reply.text
     body = reply.json()
     assert body["sucesso"] is True and body["task_id"] and body["status_url"]
@@ -43,14 +43,14 @@ def ended(body: dict) -> bool:
 def test_create_validate_send_reaches_every_valid_contact_exactly_once(api, whatsapp_sim, stack_database_url):
     whatsapp_sim.post("/_sim/config", json={"without_whatsapp": ["5585977770003"],
                                             "legacy_numbers": ["5585988880002"]}).raise_for_status()
-    campanha_id = create_campaign(api)
+    campaign_id = create_campaign(api)
 
-    validation = api.wait_until(start(api, campanha_id, "validar")["status_url"], ended)
+    validation = api.wait_until(start(api, campaign_id, "validar")["status_url"], ended)
     assert validation["status"] == "finished", validation
-    assert validation["resultado"] == {"campanha_id": campanha_id, "validos": 2, "invalidos": 2}
+    assert validation["resultado"] == {"campanha_id": campaign_id, "validos": 2, "invalidos": 2}
     assert validation["progresso"] == {"feitos": 4, "total": 4, "percentual": 100.0}
 
-    sending = api.wait_until(start(api, campanha_id, "enviar")["status_url"], ended)
+    sending = api.wait_until(start(api, campaign_id, "enviar")["status_url"], ended)
     assert sending["status"] == "finished", sending
     assert sending["progresso"]["feitos"] == sending["progresso"]["total"] == 2
     assert sending["resultado"]["enviada"] == 2
@@ -58,23 +58,23 @@ def test_create_validate_send_reaches_every_valid_contact_exactly_once(api, what
     messages = whatsapp_sim.get("/_sim/messages").json()
     assert sorted(m["e164"] for m in messages) == ["5585988880002", "5585999990001"]
     assert all(m["text"] == "Olá! Sua consulta está disponível." for m in messages)
-    campanha = api.get(f"/api/campanhas/{campanha_id}").json()["campanha"]
-    assert campanha["status"] == "enviada"
-    assert campanha["mensagens"] == {"enviada": 2}
+    campaign = api.get(f"/api/campanhas/{campaign_id}").json()["campanha"]
+    assert campaign["status"] == "enviada"
+    assert campaign["mensagens"] == {"enviada": 2}
     with session_scope(stack_database_url) as session:
-        legacy = session.scalars(select(Contato).where(Contato.telefone == "5585988880002")).one()
+        legacy = session.scalars(select(Contact).where(Contact.telefone == "5585988880002")).one()
     assert legacy.whatsapp_id == "558588880002@s.whatsapp.net"
 
 
 def test_opted_out_numbers_get_nothing(api, whatsapp_sim, stack):
-    campanha_id = create_campaign(api, CONTACTS[:2])
+    campaign_id = create_campaign(api, CONTACTS[:2])
     assert api.post("/api/optouts", json={"telefone": "(85) 99999-0001"}).status_code == 201
-    api.wait_until(start(api, campanha_id, "validar")["status_url"], ended)
+    api.wait_until(start(api, campaign_id, "validar")["status_url"], ended)
     counted_before = messages_by_outcome(stack)
 
-    sending = api.wait_until(start(api, campanha_id, "enviar")["status_url"], ended)
+    sending = api.wait_until(start(api, campaign_id, "enviar")["status_url"], ended)
 
-    assert sending["resultado"] == {"campanha_id": campanha_id, "enviada": 1, "ignorada": 1}
+    assert sending["resultado"] == {"campanha_id": campaign_id, "enviada": 1, "ignorada": 1}
     assert [m["e164"] for m in whatsapp_sim.get("/_sim/messages").json()] == ["5585988880002"]
     counted = messages_by_outcome(stack)
     assert {outcome: counted[outcome] - counted_before[outcome] for outcome in counted} == {
@@ -86,7 +86,7 @@ def test_a_cancelled_queued_task_never_runs(api, whatsapp_sim, stack_redis, stac
     blocking_campaigns = [create_campaign(api, CONTACTS[:1], f"bloqueio {n}") for n in range(4)]
     waiting_campaign = create_campaign(api, CONTACTS[1:2], "a cancelar")
     whatsapp_sim.post("/_sim/config", json={"latency_ms": 8000}).raise_for_status()
-    blockers = [start(api, campanha_id, "validar") for campanha_id in blocking_campaigns]
+    blockers = [start(api, campaign_id, "validar") for campaign_id in blocking_campaigns]
     waiting = start(api, waiting_campaign, "validar")
 
     cancel = api.post(f"/api/task/{waiting['task_id']}/cancel")
@@ -100,17 +100,17 @@ def test_a_cancelled_queued_task_never_runs(api, whatsapp_sim, stack_redis, stac
     checked = {number for batch in whatsapp_sim.get("/_sim/checks").json() for number in batch}
     assert "5585988880002" not in checked
     with session_scope(stack_database_url) as session:
-        campanha = session.get(Campanha, waiting_campaign)
-        assert campanha.status == "rascunho"
-        assert {c.whatsapp_status for c in campanha.contatos} == {"pendente"}
+        campaign = session.get(Campaign, waiting_campaign)
+        assert campaign.status == "rascunho"
+        assert {c.whatsapp_status for c in campaign.contacts} == {"pendente"}
 
 
 def test_cancelling_a_running_send_stops_it_at_the_next_contact(api, whatsapp_sim, stack_database_url):
     contacts = [{"nome": f"Paciente {n}", "telefone": f"(85) 99999-{n:04d}"} for n in range(1, 13)]
-    campanha_id = create_campaign(api, contacts)
-    api.wait_until(start(api, campanha_id, "validar")["status_url"], ended)
+    campaign_id = create_campaign(api, contacts)
+    api.wait_until(start(api, campaign_id, "validar")["status_url"], ended)
     whatsapp_sim.post("/_sim/config", json={"latency_ms": 1000}).raise_for_status()  # 12 s to send them all
-    sending = start(api, campanha_id, "enviar")
+    sending = start(api, campaign_id, "enviar")
     api.wait_until(sending["status_url"], lambda body: (body["progresso"] or {}).get("feitos", 0) >= 1)
 
     assert api.post(f"/api/task/{sending['task_id']}/cancel").status_code == 202
@@ -119,7 +119,7 @@ def test_cancelling_a_running_send_stops_it_at_the_next_contact(api, whatsapp_si
     assert final["status"] == "cancelled"
     sent = len(whatsapp_sim.get("/_sim/messages").json())
     assert 1 <= sent < len(contacts)
-    assert api.get(f"/api/campanhas/{campanha_id}").json()["campanha"]["status"] == "cancelada"
+    assert api.get(f"/api/campanhas/{campaign_id}").json()["campanha"]["status"] == "cancelada"
 
 
 def _wait_until_acknowledged(stack_redis, message_id: str, timeout: float = 60) -> None:

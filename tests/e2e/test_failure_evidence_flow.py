@@ -16,8 +16,8 @@ pytestmark = pytest.mark.chromium
 MAX_BYTES = Settings().portal_evidence_max_bytes
 
 
-def evidence_of(api, integracao_id: int) -> list[dict]:
-    response = api.get(f"/portal/api/integracoes/{integracao_id}/evidencias")
+def evidence_of(api, booking_id: int) -> list[dict]:
+    response = api.get(f"/portal/api/integracoes/{booking_id}/evidencias")
     assert response.status_code == 200, response.text
     return response.json()["evidencias"]
 
@@ -48,13 +48,13 @@ def test_a_booking_failed_for_good_has_its_screenshot_and_html(api, portal_sim, 
 def test_a_retried_attempt_keeps_the_login_page_it_was_sent_back_to_without_the_password(
         api, portal_sim, stack, stack_database_url, enqueue_by_name):
     portal_sim.post("/_sim/config", json={"expire_sessions_on_submit": 1}).raise_for_status()
-    integracao_id, message = accepted_booking("LOTE-EVIDENCIA-RETRY", stack_database_url)
+    booking_id, message = accepted_booking("LOTE-EVIDENCIA-RETRY", stack_database_url)
     enqueue_by_name(message.copy(options={"min_backoff": 100, "max_backoff": 1000}))  # a quick retry
 
     status = api.wait_until(f"/portal/api/status-job/{message.message_id}", finished)
     assert status["status"] == "finished", status
 
-    [item] = evidence_of(api, integracao_id)  # the first attempt's; the second booked
+    [item] = evidence_of(api, booking_id)  # the first attempt's; the second booked
     _, html = files_of(api, item)
     assert (item["tentativa"], item["etapa"]) == (1, "formulario")
     assert item["erro"] == "A sessão do portal expirou durante o envio; o agendamento não foi feito."

@@ -29,9 +29,9 @@ def test_follow_up_reaches_only_who_did_not_answer_once_a_day(api, stack, whatsa
     whatsapp_sim.post("/_sim/config", json={"webhook_url": stack.config.webhook_url}).raise_for_status()
     reply = api.post("/api/campanhas", json={"nome": "Follow-up", "mensagem": "Olá!",
                                              "mensagem_follow_up": "Ainda podemos ajudar?", "contatos": CONTACTS})
-    campanha_id = reply.json()["campanha"]["id"]
-    api.wait_until(start(api, campanha_id, "validar")["status_url"], ended)
-    api.wait_until(start(api, campanha_id, "enviar")["status_url"], ended)
+    campaign_id = reply.json()["campanha"]["id"]
+    api.wait_until(start(api, campaign_id, "validar")["status_url"], ended)
+    api.wait_until(start(api, campaign_id, "enviar")["status_url"], ended)
     for number, text in [("5585999990101", "Oi, recebi"), ("5585999990102", "SAIR")]:
         answer = whatsapp_sim.post("/_sim/reply", json={"number": number, "text": text}).json()
         assert answer["webhook"]["status"] == 200, answer

@@ -11,13 +11,13 @@ from test_campaign_flow import create_campaign, start
 from waiting import wait_for
 
 from filas import contracts
-from filas.db.models import IntegracaoStatus, PortalIntegracao
+from filas.db.models import Booking, BookingStatus
 from filas.db.session import session_scope
 
 
-def integration(stack_database_url: str, integracao_id: int) -> PortalIntegracao:
+def booking_row(stack_database_url: str, booking_id: int) -> Booking:
     with session_scope(stack_database_url) as session:
-        return session.get(PortalIntegracao, integracao_id)
+        return session.get(Booking, booking_id)
 
 
 def broker_is_idle(stack_redis, queue: str) -> bool:
@@ -38,8 +38,8 @@ def test_a_booking_cancelled_while_waiting_for_its_retry_never_runs_and_frees_it
     assert cancel.status_code == 200, cancel.text
     assert cancel.json()["status"] == "cancelled"
     assert waiting["tentativas"] == 1
-    row = integration(stack_database_url, accepted["integracao_id"])
-    assert (row.status, row.job_status) == (IntegracaoStatus.CANCELADO, "cancelled")
+    row = booking_row(stack_database_url, accepted["integracao_id"])
+    assert (row.status, row.job_status) == (BookingStatus.CANCELLED, "cancelled")
     # The retry's message still arrives at the worker (after its backoff): it must not run.
     wait_for(lambda: broker_is_idle(stack_redis, "atacadao"), 180, "the retry's delivery")
     status = api.get(accepted["status_url"]).json()
@@ -52,7 +52,7 @@ def test_a_booking_cancelled_while_waiting_for_its_retry_never_runs_and_frees_it
     assert (after["status"], after["estado"], after["resultado"]["success"]) == ("failed", "cancelled", False)
     task = api.get(f"/api/task/{accepted['job_id']}/status").json()  # the task API reads the same row
     assert (task["status"], task["tipo"], task["resultado"]["integracao_status"]) == (
-        "cancelled", "portal.schedule_booking", IntegracaoStatus.CANCELADO)
+        "cancelled", "portal.schedule_booking", BookingStatus.CANCELLED)
 
     again = api.post("/portal/api/solicitar-agendamento-async", json=booking("LOTE-RETRY-CANCEL"))
     assert again.status_code == 202, again.text
@@ -70,8 +70,8 @@ def test_a_running_booking_cancelled_stops_before_submitting(api, portal_sim, st
     status = api.wait_until(accepted["status_url"], finished)
     assert status["estado"] == "cancelled", status
     assert portal_sim.get("/_sim/bookings").json() == []
-    row = integration(stack_database_url, accepted["integracao_id"])
-    assert (row.status, row.job_status, row.job_lease_owner) == (IntegracaoStatus.CANCELADO, "cancelled", None)
+    row = booking_row(stack_database_url, accepted["integracao_id"])
+    assert (row.status, row.job_status, row.job_lease_owner) == (BookingStatus.CANCELLED, "cancelled", None)
     assert stack_redis.zcard("dramatiq:atacadao.XQ") == 0  # acknowledged: no dead letter for an operator
 
 
@@ -82,7 +82,7 @@ def test_two_deliveries_of_one_booking_at_once_submit_once(api, portal_sim, stac
     accepted = api.post("/portal/api/solicitar-agendamento-async", json=booking("LOTE-TWICE")).json()
     # A second copy of the same job, as a reconcile or a redelivery would make: the worker's two
     # threads take one each.
-    duplicate = contracts.SCHEDULE_BOOKING.message(integracao_id=accepted["integracao_id"])
+    duplicate = contracts.SCHEDULE_BOOKING.message(booking_id=accepted["integracao_id"])
     enqueue_by_name(duplicate.copy(message_id=accepted["job_id"]))
 
     status = api.wait_until(accepted["status_url"], finished)
@@ -92,38 +92,38 @@ def test_two_deliveries_of_one_booking_at_once_submit_once(api, portal_sim, stac
     # The copy that found the row held was postponed until the lease would lapse, not run.
     postponed = wait_for(lambda: stack_redis.hvals("dramatiq:atacadao.DQ.msgs"), 30, "the postponed copy")
     assert any(accepted["job_id"] in body for body in postponed)
-    row = integration(stack_database_url, accepted["integracao_id"])
-    assert (row.status, row.job_status, row.job_attempts) == (IntegracaoStatus.AGENDADO, "finished", 1)
+    row = booking_row(stack_database_url, accepted["integracao_id"])
+    assert (row.status, row.job_status, row.job_attempts) == (BookingStatus.BOOKED, "finished", 1)
 
 
 @pytest.mark.chromium
 def test_a_booking_over_its_time_limit_on_its_last_attempt_ends_in_error(api, portal_sim, stack_database_url,
                                                                       enqueue_by_name):
     portal_sim.post("/_sim/config", json={"delay_ms": 3000}).raise_for_status()
-    integracao_id, message = accepted_booking("LOTE-SLOW", stack_database_url)
+    booking_id, message = accepted_booking("LOTE-SLOW", stack_database_url)
     enqueue_by_name(message.copy(options={"max_retries": 0, "time_limit": 2000}))
 
     status = api.wait_until(f"/portal/api/status-job/{message.message_id}", finished)
 
     assert status["status"] == "failed"
-    assert status["integracao"]["status"] == IntegracaoStatus.ERRO
+    assert status["integracao"]["status"] == BookingStatus.ERROR
     assert "tempo limite" in status["resultado"]["message"]
     assert portal_sim.get("/_sim/bookings").json() == []
-    again = api.post(f"/portal/api/reprocessar-integracao/{integracao_id}")
+    again = api.post(f"/portal/api/reprocessar-integracao/{booking_id}")
     assert again.status_code == 202, again.text  # a row in error can be reprocessed
 
 
 def test_a_validation_cancelled_while_waiting_for_its_retry_never_runs_again(api, whatsapp_sim, stack_redis):
     whatsapp_sim.post("/_sim/config", json={"fail_next_checks": 1, "fail_status": 503}).raise_for_status()
-    campanha_id = create_campaign(api)
-    task = start(api, campanha_id, "validar")
+    campaign_id = create_campaign(api)
+    task = start(api, campaign_id, "validar")
     api.wait_until(task["status_url"], lambda body: body["status"] == "retrying")
 
     cancel = api.post(f"/api/task/{task['task_id']}/cancel")
 
     assert cancel.status_code == 200, cancel.text
-    assert api.get(f"/api/campanhas/{campanha_id}").json()["campanha"]["status"] == "rascunho"
+    assert api.get(f"/api/campanhas/{campaign_id}").json()["campanha"]["status"] == "rascunho"
     wait_for(lambda: broker_is_idle(stack_redis, "campaigns"), 120, "the retry's delivery")
     assert api.get(task["status_url"]).json()["status"] == "cancelled"
     assert whatsapp_sim.get("/_sim/checks").json() == []  # the failed attempt was never answered; no other came
-    assert start(api, campanha_id, "validar")["task_id"]  # the campaign can be validated again
+    assert start(api, campaign_id, "validar")["task_id"]  # the campaign can be validated again

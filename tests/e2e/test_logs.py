@@ -18,10 +18,10 @@ def test_logs_carry_no_secret_and_no_personal_data(api, stack, whatsapp_sim):
     booking = api.post("/portal/api/solicitar-agendamento-async", json={
         "lote_id": "LOTE-LOGS", "data_agendamento": (dt.date.today() + dt.timedelta(days=1)).isoformat(),
         "hora_agendamento": "10:00", "transportadora": "T", "tipo_veiculo": "truck"}).json()
-    campanha_id = api.post("/api/campanhas", json={"nome": "Logs", "mensagem": "Olá",
+    campaign_id = api.post("/api/campanhas", json={"nome": "Logs", "mensagem": "Olá",
                                                    "contatos": [PATIENT]}).json()["campanha"]["id"]
-    api.wait_until(start(api, campanha_id, "validar")["status_url"], ended)
-    api.wait_until(start(api, campanha_id, "enviar")["status_url"], ended)
+    api.wait_until(start(api, campaign_id, "validar")["status_url"], ended)
+    api.wait_until(start(api, campaign_id, "enviar")["status_url"], ended)
     whatsapp_sim.post("/_sim/reply", json={"number": "5585999112233", "text": "SAIR"}).raise_for_status()
     api.wait_until(booking["status_url"], lambda body: body["status"] in ("finished", "failed"))
 

@@ -17,7 +17,7 @@ from rows import accepted_booking
 from test_retries_exhausted import without_retries
 from waiting import wait_for
 
-from filas.db.models import IntegracaoStatus, PortalIntegracao
+from filas.db.models import Booking, BookingStatus
 from filas.db.session import session_scope
 from filas_portal.browser import launch_browser, resolve_chromium
 
@@ -71,15 +71,15 @@ def save_screenshot(page: Page, tmp_path: Path) -> None:
         shutil.copyfile(shot, README_SCREENSHOT)
 
 
-def integration_status(integracao_id: int, database_url: str) -> str:
+def booking_status(booking_id: int, database_url: str) -> str:
     with session_scope(database_url) as session:
-        return session.get(PortalIntegracao, integracao_id).status
+        return session.get(Booking, booking_id).status
 
 
 def test_a_failed_booking_is_seen_with_its_error_requeued_and_finishes(
         stack, page, portal_sim, stack_database_url, enqueue_by_name, tmp_path):
     portal_sim.post("/_sim/config", json={"fail_next": 1000}).raise_for_status()  # the portal is down
-    integracao_id, message = accepted_booking("LOTE-OPS-1", stack_database_url)
+    booking_id, message = accepted_booking("LOTE-OPS-1", stack_database_url)
     enqueue_by_name(without_retries(message))
     job_id = message.message_id
 
@@ -105,11 +105,11 @@ def test_a_failed_booking_is_seen_with_its_error_requeued_and_finishes(
     assert booked["lote"] == "LOTE-OPS-1"
     expect(page.locator("#row")).to_contain_text(booked["protocolo"])
     page.screenshot(path=tmp_path / "job-page.png", full_page=True)
-    assert integration_status(integracao_id, stack_database_url) == IntegracaoStatus.AGENDADO
+    assert booking_status(booking_id, stack_database_url) == BookingStatus.BOOKED
 
 
 def test_a_queued_booking_is_cancelled_from_its_page(stack, page, stack_database_url):
-    integracao_id, message = accepted_booking("LOTE-OPS-2", stack_database_url)
+    booking_id, message = accepted_booking("LOTE-OPS-2", stack_database_url)
     broker = RedisBroker(url=stack.config.redis_url)
     try:
         broker.enqueue(message, delay=HOUR_MS)  # waits in the queue: a worker will not run it for an hour
@@ -125,4 +125,4 @@ def test_a_queued_booking_is_cancelled_from_its_page(stack, page, stack_database
 
     expect(page.locator(".flash")).to_contain_text("Job cancelado")
     expect(page.locator("#job-status")).to_have_text("cancelled")
-    assert integration_status(integracao_id, stack_database_url) == IntegracaoStatus.CANCELADO
+    assert booking_status(booking_id, stack_database_url) == BookingStatus.CANCELLED

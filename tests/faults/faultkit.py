@@ -263,17 +263,17 @@ def mobile(n: int) -> str:
     return f"558598{n:07d}"
 
 
-def create_campaign(api: Api, telefones: list[str], name: str = "Busca ativa (falhas)",
+def create_campaign(api: Api, phones: list[str], name: str = "Busca ativa (falhas)",
                     text: str = "Olá! Sua consulta está disponível.") -> int:
-    contatos = [{"nome": f"Paciente {index}", "telefone": telefone} for index, telefone in enumerate(telefones)]
-    reply = api.post("/api/campanhas", json={"nome": name, "mensagem": text, "contatos": contatos})
+    contacts = [{"nome": f"Paciente {index}", "telefone": telefone} for index, telefone in enumerate(phones)]
+    reply = api.post("/api/campanhas", json={"nome": name, "mensagem": text, "contatos": contacts})
     assert reply.status_code == 201, reply.text
     return reply.json()["campanha"]["id"]
 
 
-def start_task(api: Api, campanha_id: int, action: str) -> dict[str, Any]:
+def start_task(api: Api, campaign_id: int, action: str) -> dict[str, Any]:
     """POST .../validar or .../enviar: 202 with the task's id and status URL."""
-    reply = api.post(f"/api/campanhas/{campanha_id}/{action}")
+    reply = api.post(f"/api/campanhas/{campaign_id}/{action}")
     assert reply.status_code == 202, reply.text
     return reply.json()
 
@@ -283,28 +283,30 @@ def task_ended(api: Api, status_url: str, timeout: float = WAIT) -> dict[str, An
                     f"the task {status_url} ending", timeout)
 
 
-def message_rows(database_url: str, campanha_id: int) -> list[tuple[str, str, str | None]]:
+def message_rows(database_url: str, campaign_id: int) -> list[tuple[str, str, str | None]]:
     """(contact's number, message status, gateway message id) of every message row of the campaign."""
     from sqlalchemy import select
 
-    from filas.db.models import Contato, Mensagem
+    from filas.db.models import CampaignMessage, Contact
     from filas.db.session import session_scope
 
     with session_scope(database_url) as session:
         return [tuple(row) for row in session.execute(
-            select(Contato.telefone, Mensagem.status, Mensagem.gateway_message_id)
-            .join(Mensagem, Mensagem.contato_id == Contato.id).where(Mensagem.campanha_id == campanha_id)
+            select(Contact.telefone, CampaignMessage.status, CampaignMessage.gateway_message_id)
+            .join(CampaignMessage, CampaignMessage.contact_id == Contact.id)
+            .where(CampaignMessage.campaign_id == campaign_id)
         ).all()]
 
 
-def count_message_rows(database_url: str, campanha_id: int) -> int:
+def count_message_rows(database_url: str, campaign_id: int) -> int:
     from sqlalchemy import func, select
 
-    from filas.db.models import Mensagem
+    from filas.db.models import CampaignMessage
     from filas.db.session import session_scope
 
     with session_scope(database_url) as session:
-        return session.scalar(select(func.count()).select_from(Mensagem).where(Mensagem.campanha_id == campanha_id))
+        return session.scalar(select(func.count()).select_from(CampaignMessage)
+                              .where(CampaignMessage.campaign_id == campaign_id))
 
 
 def unavailable_message(reply: httpx.Response) -> str:

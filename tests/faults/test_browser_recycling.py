@@ -40,13 +40,13 @@ def _fresh(system):
 
 
 def post_bookings(system, prefix: str, count: int) -> list[str]:
-    lotes = [f"{prefix}-{n:03d}" for n in range(count)]
-    for lote in lotes:
+    loads = [f"{prefix}-{n:03d}" for n in range(count)]
+    for load in loads:
         reply = system.api.post("/portal/api/solicitar-agendamento-async", json={
-            "lote_id": lote, "data_agendamento": TOMORROW, "hora_agendamento": "10:00",
+            "lote_id": load, "data_agendamento": TOMORROW, "hora_agendamento": "10:00",
             "transportadora": "Agregado", "tipo_veiculo": "11"})
         assert reply.status_code == 202, reply.text
-    return lotes
+    return loads
 
 
 def booked_on_portal(system) -> Counter:
@@ -54,9 +54,9 @@ def booked_on_portal(system) -> Counter:
         return Counter(booking["lote"] for booking in portal.get("/_sim/bookings").json())
 
 
-def wait_booked(system, lotes: list[str], timeout: float = 400) -> Counter:
-    return wait_for(lambda: (made := booked_on_portal(system)) and set(lotes) <= set(made) and made,
-                    f"{len(lotes)} loads booked on the portal", timeout=timeout)
+def wait_booked(system, loads: list[str], timeout: float = 400) -> Counter:
+    return wait_for(lambda: (made := booked_on_portal(system)) and set(loads) <= set(made) and made,
+                    f"{len(loads)} loads booked on the portal", timeout=timeout)
 
 
 def worker_metrics(system) -> str:
@@ -114,10 +114,10 @@ def test_fifty_bookings_reuse_browsers_and_recycle_them_as_configured(system):
     recycled_before = recycles(before, "bookings")
     worker_pid = worker_process(system).pid
 
-    lotes = post_bookings(system, "RECICLA", BOOKINGS)
-    made = wait_booked(system, lotes)
+    loads = post_bookings(system, "RECICLA", BOOKINGS)
+    made = wait_booked(system, loads)
 
-    assert {lote: times for lote, times in made.items() if times > 1} == {}, "a load booked twice"
+    assert {load: times for load, times in made.items() if times > 1} == {}, "a load booked twice"
     after = worker_metrics(system)
     launched = sample(after, "filas_portal_browser_launches_total") - launched_before
     recycled = recycles(after, "bookings") - recycled_before
@@ -130,8 +130,8 @@ def test_fifty_bookings_reuse_browsers_and_recycle_them_as_configured(system):
 
 
 def test_the_portal_pages_images_fonts_and_analytics_are_not_downloaded(system):
-    lotes = post_bookings(system, "LEVE", 3)
-    wait_booked(system, lotes)
+    loads = post_bookings(system, "LEVE", 3)
+    wait_booked(system, loads)
 
     with system.sim("portal") as portal:
         assets = portal.get("/_sim/state").json()["assets"]
@@ -144,14 +144,14 @@ def test_a_browser_killed_mid_booking_is_relaunched_and_the_booking_completes(sy
     crashed_before = recycles(worker_metrics(system), "crashed")
     with system.sim("portal") as portal:
         portal.post("/_sim/config", json={"delay_ms": 1500}).raise_for_status()  # every page takes 1.5 s
-        [lote] = post_bookings(system, "MORTO", 1)
+        [load] = post_bookings(system, "MORTO", 1)
         wait_for(lambda: browsers(system) and _portal_busy(portal), "a booking under way in a browser", timeout=120)
         for browser in browsers(system):
             browser.send_signal(signal.SIGKILL)
         portal.post("/_sim/config", json={"delay_ms": 0}).raise_for_status()
 
-    made = wait_booked(system, [lote])
-    assert made[lote] == 1
+    made = wait_booked(system, [load])
+    assert made[load] == 1
     assert recycles(worker_metrics(system), "crashed") > crashed_before
     assert worker_process(system).pid == worker_pid, "the worker itself died with its browser"
 
@@ -166,10 +166,10 @@ def test_a_killed_playwright_driver_is_restarted_without_restarting_the_worker(s
     wait_for(lambda: not any(driver.is_running() and driver.status() != psutil.STATUS_ZOMBIE for driver in killed),
              "the drivers gone", timeout=30)
 
-    lotes = post_bookings(system, "DEPOIS", 4)
-    made = wait_booked(system, lotes)
+    loads = post_bookings(system, "DEPOIS", 4)
+    made = wait_booked(system, loads)
 
-    assert all(made[lote] == 1 for lote in lotes)
+    assert all(made[load] == 1 for load in loads)
     assert worker_process(system).pid == worker_pid
     assert {driver.pid for driver in drivers(system)}.isdisjoint({driver.pid for driver in killed})
 

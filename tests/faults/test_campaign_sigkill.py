@@ -63,12 +63,12 @@ def test_a_campaign_survives_repeated_sigkills_without_messaging_anyone_twice(sy
         whatsapp.post("/_sim/config", json={"without_whatsapp": no_whatsapp,
                                             "legacy_numbers": [valid[n] for n in LEGACY],
                                             "latency_ms": 150}).raise_for_status()  # validation: ~6 s of calls
-        campanha_id = create_campaign(api, valid + no_whatsapp + landlines)
+        campaign_id = create_campaign(api, valid + no_whatsapp + landlines)
         for telefone in opted_out:
             assert api.post("/api/optouts", json={"telefone": telefone}).status_code == 201
 
         # Validate, with a kill half-way.
-        validation = start_task(api, campanha_id, "validar")
+        validation = start_task(api, campaign_id, "validar")
         for _ in range(KILLS_WHILE_VALIDATING):
             wait_for(lambda: ((api.status(validation["status_url"])["progresso"] or {}).get("feitos", 0) >= 500),
                      "the validation under way")
@@ -80,11 +80,11 @@ def test_a_campaign_survives_repeated_sigkills_without_messaging_anyone_twice(sy
 
         # Send, with a kill every SENDS_BETWEEN_KILLS new contacts.
         whatsapp.post("/_sim/config", json={"latency_ms": 5}).raise_for_status()
-        sending = start_task(api, campanha_id, "enviar")
+        sending = start_task(api, campaign_id, "enviar")
         claimed = 0
         for kill in range(1, KILLS_WHILE_SENDING + 1):
             claimed = wait_for(
-                lambda floor=claimed: (n := count_message_rows(system.database_url, campanha_id)) >= floor
+                lambda floor=claimed: (n := count_message_rows(system.database_url, campaign_id)) >= floor
                 + SENDS_BETWEEN_KILLS and n, f"the send under way before kill {kill}")
             assert claimed < len(valid), "the campaign ended before all the kills: make it slower"
             kill_and_restart_worker(system)
@@ -94,7 +94,7 @@ def test_a_campaign_survives_repeated_sigkills_without_messaging_anyone_twice(sy
 
     per_number = Counter(message["e164"] for message in received)
     twice = {number: times for number, times in per_number.items() if times > 1}
-    rows = message_rows(system.database_url, campanha_id)
+    rows = message_rows(system.database_url, campaign_id)
     by_status = Counter(status for _, status, _ in rows)
     sent = {telefone for telefone, status, _ in rows if status == "enviada"}
     unknown = {telefone for telefone, status, _ in rows if status == "enviando"}
@@ -117,5 +117,5 @@ def test_a_campaign_survives_repeated_sigkills_without_messaging_anyone_twice(sy
     by_gateway_id = {message["id"]: message["e164"] for message in received}
     assert all(by_gateway_id.get(gateway_id) == telefone for telefone, status, gateway_id in rows
                if status == "enviada"), "a sent row does not carry the gateway's id of its own message"
-    campanha = api.get(f"/api/campanhas/{campanha_id}").json()["campanha"]
-    assert campanha["status"] == "enviada", campanha
+    campaign = api.get(f"/api/campanhas/{campaign_id}").json()["campanha"]
+    assert campaign["status"] == "enviada", campaign

@@ -14,7 +14,7 @@ import pytest
 from faultkit import FAST_RECOVERY, FaultSystem, own_system, wait_for
 from sqlalchemy import func, select
 
-from filas.db.models import IntegracaoStatus, PortalIntegracao, PortalLog
+from filas.db.models import Booking, BookingLog, BookingStatus
 from filas.db.session import session_scope
 
 pytestmark = [pytest.mark.chromium, pytest.mark.timeout(600)]
@@ -32,20 +32,20 @@ def system(tmp_path_factory, chromium_path):
 
 def booked_rows(system: FaultSystem) -> int:
     with session_scope(system.database_url) as session:
-        return session.scalar(select(func.count()).select_from(PortalIntegracao)
-                              .where(PortalIntegracao.status == IntegracaoStatus.AGENDADO))
+        return session.scalar(select(func.count()).select_from(Booking)
+                              .where(Booking.status == BookingStatus.BOOKED))
 
 
 def rows_by_status(system: FaultSystem) -> Counter:
     with session_scope(system.database_url) as session:
-        return Counter(session.scalars(select(PortalIntegracao.status)).all())
+        return Counter(session.scalars(select(Booking.status)).all())
 
 
 def found_on_the_portal(system: FaultSystem) -> int:
     """Bookings a redelivery found already made on the portal (a kill between submit and record)."""
     with session_scope(system.database_url) as session:
-        return session.scalar(select(func.count()).select_from(PortalLog).where(
-            PortalLog.etapa == "busca", PortalLog.mensagem.like("%já agendado no portal%")))
+        return session.scalar(select(func.count()).select_from(BookingLog).where(
+            BookingLog.etapa == "busca", BookingLog.mensagem.like("%já agendado no portal%")))
 
 
 def test_bookings_survive_repeated_sigkills_and_each_load_is_booked_once(system, fault_report):
@@ -64,10 +64,10 @@ def book_through_sigkills(system, fault_report, bookings: int, kills: int, booke
                           delay_ms: int) -> None:
     with system.sim("portal") as portal:
         portal.post("/_sim/config", json={"delay_ms": delay_ms}).raise_for_status()
-        lotes = [f"LOTE-KILL-{n:04d}" for n in range(bookings)]
-        for lote in lotes:
+        loads = [f"LOTE-KILL-{n:04d}" for n in range(bookings)]
+        for load in loads:
             reply = system.api.post("/portal/api/solicitar-agendamento-async", json={
-                "lote_id": lote, "data_agendamento": TOMORROW, "hora_agendamento": "09:00",
+                "lote_id": load, "data_agendamento": TOMORROW, "hora_agendamento": "09:00",
                 "transportadora": "Transportes Exemplo", "tipo_veiculo": "truck"})
             assert reply.status_code == 202, reply.text
 
@@ -84,9 +84,9 @@ def book_through_sigkills(system, fault_report, bookings: int, kills: int, booke
     per_load = Counter(booking["lote"] for booking in made)
     fault_report(f"{bookings} bookings, {kills} SIGKILLs of the portal worker; rows: {dict(rows_by_status(system))}; "
                  f"portal bookings: {len(made)}; found already made by a redelivery: {found_on_the_portal(system)}")
-    assert {lote: times for lote, times in per_load.items() if times > 1} == {}, "a load booked twice"
-    assert set(per_load) == set(lotes)
+    assert {load: times for load, times in per_load.items() if times > 1} == {}, "a load booked twice"
+    assert set(per_load) == set(loads)
     with session_scope(system.database_url) as session:
-        rows = session.scalars(select(PortalIntegracao)).all()
+        rows = session.scalars(select(Booking)).all()
         protocols = {row.lote_id: row.protocolo for row in rows}
     assert protocols == {booking["lote"]: booking["protocolo"] for booking in made}

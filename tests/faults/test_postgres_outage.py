@@ -24,7 +24,7 @@ from faultkit import (
 )
 
 from filas import contracts, lifecycle
-from filas.db.models import Campanha, CampanhaStatus
+from filas.db.models import Campaign, CampaignStatus
 from filas.db.session import session_scope
 
 pytestmark = pytest.mark.timeout(300)
@@ -42,15 +42,15 @@ def system(tmp_path_factory):
         yield running
 
 
-def accepted_but_not_sent(database_url: str, campanha_id: int):
+def accepted_but_not_sent(database_url: str, campaign_id: int):
     """What the API does when it accepts a validation, up to the commit: the row records the job; the
     message is sent later (here: while PostgreSQL is down, as a retry or the reconciler would)."""
     with session_scope(database_url) as session:
-        campanha = session.get(Campanha, campanha_id, with_for_update=True)
-        message = contracts.VALIDATE_NUMBERS.message(campanha_id=campanha_id)
-        campanha.status = CampanhaStatus.VALIDANDO
-        campanha.validacao_job_id = message.message_id
-        lifecycle.queue(campanha, message.message_id)
+        campaign = session.get(Campaign, campaign_id, with_for_update=True)
+        message = contracts.VALIDATE_NUMBERS.message(campaign_id=campaign_id)
+        campaign.status = CampaignStatus.VALIDATING
+        campaign.validacao_job_id = message.message_id
+        lifecycle.queue(campaign, message.message_id)
     return message
 
 
@@ -120,6 +120,6 @@ def test_a_postgres_outage_is_503s_then_every_job_finishes(system, fault_report)
     assert not {number for number, times in per_number.items() if times > 1}, per_number
     assert sent | unknown == set(sending_to) and len(sent) + len(unknown) == SENDING
     assert sent <= set(per_number)
-    campanha = api.get(f"/api/campanhas/{running_id}").json()["campanha"]
-    assert (campanha["status"], campanha["contatos"]) == ("enviada", SENDING)
+    campaign = api.get(f"/api/campanhas/{running_id}").json()["campanha"]
+    assert (campaign["status"], campaign["contatos"]) == ("enviada", SENDING)
     assert api.get(f"/api/campanhas/{arriving_id}").json()["campanha"]["status"] == "validada"

@@ -14,7 +14,7 @@ import pytest
 from faultkit import FAST_RECOVERY, FaultSystem, own_system, unavailable_message, wait_for
 from sqlalchemy import select
 
-from filas.db.models import PortalIntegracao
+from filas.db.models import Booking
 from filas.db.session import session_scope
 
 pytestmark = [pytest.mark.chromium, pytest.mark.timeout(420)]
@@ -67,10 +67,10 @@ def statuses(system: FaultSystem, accepted: list[dict]) -> list[str]:
     return [system.api.status(body["status_url"])["status"] for body in accepted]
 
 
-def rows(system: FaultSystem, accepted: list[dict]) -> dict[int, PortalIntegracao]:
+def rows(system: FaultSystem, accepted: list[dict]) -> dict[int, Booking]:
     with session_scope(system.database_url) as session:
         return {row.id: row for row in session.scalars(
-            select(PortalIntegracao).where(PortalIntegracao.id.in_([body["integracao_id"] for body in accepted])))}
+            select(Booking).where(Booking.id.in_([body["integracao_id"] for body in accepted])))}
 
 
 def no_live_lease(system: FaultSystem, accepted: list[dict]) -> bool:
@@ -78,7 +78,7 @@ def no_live_lease(system: FaultSystem, accepted: list[dict]) -> bool:
     return all(row.job_lease_until is None or row.job_lease_until <= now for row in rows(system, accepted).values())
 
 
-def all_ended(system: FaultSystem, accepted: list[dict]) -> dict[int, PortalIntegracao]:
+def all_ended(system: FaultSystem, accepted: list[dict]) -> dict[int, Booking]:
     """The truth: every accepted booking's row has ended."""
     return wait_for(lambda: (found := rows(system, accepted)) and all(
         row.job_status in ("finished", "failed", "cancelled") for row in found.values()) and found,
@@ -101,7 +101,7 @@ def check_each_load_booked_once(system: FaultSystem, portal, accepted: list[dict
 def check_status_urls_say_finished(system: FaultSystem, accepted: list[dict]) -> None:
     """What the front end reads: every status URL it was given answers, and says finished."""
     answers = {body["lote_id"]: system.api.get(body["status_url"]) for body in accepted}
-    wrong = {lote: f"{reply.status_code} {reply.text[:200]}" for lote, reply in answers.items()
+    wrong = {load: f"{reply.status_code} {reply.text[:200]}" for load, reply in answers.items()
              if reply.status_code != 200 or reply.json()["status"] != "finished"}
     assert not wrong, f"status URLs of bookings that were made: {wrong}"
 

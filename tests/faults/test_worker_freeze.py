@@ -14,7 +14,7 @@ import pytest
 from faultkit import FaultSystem, own_system, wait_for
 from sqlalchemy import select
 
-from filas.db.models import PortalIntegracao
+from filas.db.models import Booking
 from filas.db.session import session_scope
 
 pytestmark = [pytest.mark.chromium, pytest.mark.timeout(300)]
@@ -43,9 +43,9 @@ def request_booking(system: FaultSystem, lote_id: str) -> dict:
     return reply.json()
 
 
-def row(system: FaultSystem, integracao_id: int) -> PortalIntegracao:
+def row(system: FaultSystem, booking_id: int) -> Booking:
     with session_scope(system.database_url) as session:
-        return session.scalars(select(PortalIntegracao).where(PortalIntegracao.id == integracao_id)).one()
+        return session.scalars(select(Booking).where(Booking.id == booking_id)).one()
 
 
 def test_a_frozen_worker_does_not_run_its_own_redelivered_booking_beside_the_first(system, fault_report):

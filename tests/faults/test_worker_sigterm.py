@@ -49,11 +49,11 @@ def test_sigterm_mid_send_finishes_or_hands_back_and_messages_nobody_twice(syste
     api = system.api
     numbers = [mobile(10_000 * latency_ms + n) for n in range(contacts)]
     with system.sim("whatsapp") as whatsapp:
-        campanha_id = create_campaign(api, numbers)
-        assert task_ended(api, start_task(api, campanha_id, "validar")["status_url"])["status"] == "finished"
+        campaign_id = create_campaign(api, numbers)
+        assert task_ended(api, start_task(api, campaign_id, "validar")["status_url"])["status"] == "finished"
         whatsapp.post("/_sim/config", json={"latency_ms": latency_ms}).raise_for_status()
-        sending = start_task(api, campanha_id, "enviar")
-        wait_for(lambda: count_message_rows(system.database_url, campanha_id) >= 2, "the send under way")
+        sending = start_task(api, campaign_id, "enviar")
+        wait_for(lambda: count_message_rows(system.database_url, campaign_id) >= 2, "the send under way")
 
         stopping = time.monotonic()
         exit_code = system.stack.kill("campaign-worker", signal.SIGTERM, grace=POD_GRACE_SECONDS)
@@ -67,7 +67,7 @@ def test_sigterm_mid_send_finishes_or_hands_back_and_messages_nobody_twice(syste
     path = ("finished within the shutdown timeout" if ended_during_shutdown
             else "handed back and finished by the restarted worker")
     per_number = Counter(message["e164"] for message in received)
-    rows = message_rows(system.database_url, campanha_id)
+    rows = message_rows(system.database_url, campaign_id)
     sent = {telefone for telefone, status, _ in rows if status == "enviada"}
     unknown = {telefone for telefone, status, _ in rows if status == "enviando"}
     fault_report(f"{contacts} contacts at {latency_ms} ms per send, SIGTERM with --worker-shutdown-timeout "
@@ -81,4 +81,4 @@ def test_sigterm_mid_send_finishes_or_hands_back_and_messages_nobody_twice(syste
     assert final["status"] == "finished", final
     assert sent | unknown == set(numbers) and len(sent) + len(unknown) == contacts
     assert sent <= set(per_number)
-    assert api.get(f"/api/campanhas/{campanha_id}").json()["campanha"]["status"] == "enviada"
+    assert api.get(f"/api/campanhas/{campaign_id}").json()["campanha"]["status"] == "enviada"

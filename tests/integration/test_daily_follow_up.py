@@ -20,14 +20,14 @@ from waiting import wait_for
 
 from filas import contracts
 from filas.db.models import (
-    Campanha,
-    CampanhaStatus,
-    Contato,
-    ExecucaoPeriodica,
-    Mensagem,
-    MensagemStatus,
-    MensagemTipo,
+    Campaign,
+    CampaignMessage,
+    CampaignStatus,
+    Contact,
+    MessageKind,
+    MessageStatus,
     OptOut,
+    PeriodicRun,
     WhatsappStatus,
 )
 from filas.db.session import session_scope
@@ -81,16 +81,16 @@ def jobs(redis_url: str) -> Iterator[JobStore]:
 def add_campaign(status: str, contacts: dict[str, dict], nome: str = "Busca ativa") -> int:
     """A campaign whose first message reached each contact yesterday; contacts: phone → extra fields."""
     with session_scope() as session:
-        campanha = Campanha(nome=nome, mensagem="Olá!", mensagem_follow_up=FOLLOW_UP_TEXT, status=status)
+        campaign = Campaign(nome=nome, mensagem="Olá!", mensagem_follow_up=FOLLOW_UP_TEXT, status=status)
         for telefone, extra in contacts.items():
-            campanha.contatos.append(Contato(nome=telefone, telefone=telefone,
-                                             whatsapp_status=WhatsappStatus.VALIDO, **extra))
-        session.add(campanha)
+            campaign.contacts.append(Contact(nome=telefone, telefone=telefone,
+                                             whatsapp_status=WhatsappStatus.VALID, **extra))
+        session.add(campaign)
         session.flush()
-        for contato in campanha.contatos:
-            session.add(Mensagem(campanha_id=campanha.id, contato_id=contato.id, tipo=MensagemTipo.INICIAL,
-                                 status=MensagemStatus.ENVIADA, enviado_em=YESTERDAY_NOON))
-        return campanha.id
+        for contact in campaign.contacts:
+            session.add(CampaignMessage(campaign_id=campaign.id, contact_id=contact.id, tipo=MessageKind.INITIAL,
+                                        status=MessageStatus.SENT, enviado_em=YESTERDAY_NOON))
+        return campaign.id
 
 
 def scheduled(day: date, hh_mm: str = "09:00") -> dramatiq.Message:
@@ -114,16 +114,16 @@ def sent(sim: httpx.Client) -> list[tuple[str, str]]:
 def daily_runs() -> list[tuple[date, str, bool]]:
     with session_scope() as session:
         return [(run.referencia, run.job_id, run.finalizado_em is not None)
-                for run in session.scalars(select(ExecucaoPeriodica).order_by(ExecucaoPeriodica.referencia))]
+                for run in session.scalars(select(PeriodicRun).order_by(PeriodicRun.referencia))]
 
 
 def test_two_deliveries_the_same_morning_send_each_follow_up_once(worker_env, broker, jobs, sim, tmp_path):
-    add_campaign(CampanhaStatus.ENVIADA, {
+    add_campaign(CampaignStatus.SENT, {
         SILENT: {},
         "5585999990202": {"respondeu_em": YESTERDAY_NOON},  # answered
         "5585999990203": {},  # opted out, below
     })
-    for status in (CampanhaStatus.CANCELADA, CampanhaStatus.ERRO, CampanhaStatus.RASCUNHO):
+    for status in (CampaignStatus.CANCELLED, CampaignStatus.ERROR, CampaignStatus.DRAFT):
         add_campaign(status, {"5585999990204": {}}, nome=status)
     with session_scope() as session:
         session.add(OptOut(telefone="5585999990203", motivo="SAIR"))
@@ -148,7 +148,7 @@ def test_two_deliveries_the_same_morning_send_each_follow_up_once(worker_env, br
 
 
 def test_a_follow_up_delivered_in_the_evening_does_nothing(worker_env, broker, jobs, sim, tmp_path):
-    add_campaign(CampanhaStatus.ENVIADA, {SILENT: {}})
+    add_campaign(CampaignStatus.SENT, {SILENT: {}})
     log = tmp_path / "worker.log"
     env = {**worker_env, **faked_clock_env(libfaketime_or_skip(), at_local(DAY, "19:00"))}
 
@@ -165,7 +165,7 @@ def test_a_follow_up_delivered_in_the_evening_does_nothing(worker_env, broker, j
 
 def test_a_follow_up_left_in_the_queue_since_yesterday_does_not_run_today(worker_env, broker, jobs, sim,
                                                                            tmp_path):
-    add_campaign(CampanhaStatus.ENVIADA, {SILENT: {}})
+    add_campaign(CampaignStatus.SENT, {SILENT: {}})
     log = tmp_path / "worker.log"
     env = {**worker_env, **faked_clock_env(libfaketime_or_skip(), at_local(DAY, "10:30"))}
 

@@ -10,7 +10,7 @@ import pytest
 import redis
 from rows import accepted_booking
 
-from filas.db.models import IntegracaoStatus, PortalIntegracao
+from filas.db.models import Booking, BookingStatus
 from filas.db.session import session_scope
 from filas.jobs import JobStatus
 
@@ -40,19 +40,19 @@ def dead_letter(client: redis.Redis, message: dramatiq.Message, redis_message_id
     client.hset(f"{DEAD}.msgs", redis_message_id, body)
 
 
-def failed_booking(client: redis.Redis, lote: str, redis_message_id: str) -> tuple[int, dramatiq.Message]:
-    integracao_id, message = accepted_booking(lote, status=IntegracaoStatus.ERRO, mensagem="portal fora",
-                                              job_status=JobStatus.FAILED, job_attempts=6,
-                                              job_error="portal fora (tentativas esgotadas)")
+def failed_booking(client: redis.Redis, load: str, redis_message_id: str) -> tuple[int, dramatiq.Message]:
+    booking_id, message = accepted_booking(load, status=BookingStatus.ERROR, mensagem="portal fora",
+                                           job_status=JobStatus.FAILED, job_attempts=6,
+                                           job_error="portal fora (tentativas esgotadas)")
     client.hset(f"filas:job:{message.message_id}", mapping={"status": "failed", "actor": message.actor_name,
                                                             "queue": QUEUE, "error": "portal fora"})
     dead_letter(client, message, redis_message_id, int(time.time() * 1000))
-    return integracao_id, message
+    return booking_id, message
 
 
-def row(integracao_id: int) -> PortalIntegracao:
+def row(booking_id: int) -> Booking:
     with session_scope() as session:
-        return session.get(PortalIntegracao, integracao_id)
+        return session.get(Booking, booking_id)
 
 
 def ready_messages(client: redis.Redis) -> list[dict]:
@@ -61,16 +61,16 @@ def ready_messages(client: redis.Redis) -> list[dict]:
 
 
 def test_a_failed_booking_is_sent_again_under_its_job_id_and_its_row_waits(dead_letters, client):
-    integracao_id, message = failed_booking(client, "DEAD-1", "rid-1")
+    booking_id, message = failed_booking(client, "DEAD-1", "rid-1")
 
     assert dead_letters.requeue(QUEUE, "rid-1") == dead_letters.RequeueOutcome.REQUEUED
 
     [sent] = ready_messages(client)
-    assert sent["message_id"] == message.message_id and sent["kwargs"] == {"integracao_id": integracao_id}
+    assert sent["message_id"] == message.message_id and sent["kwargs"] == {"integracao_id": booking_id}
     assert "retries" not in sent["options"] and "traceback" not in sent["options"]
     assert sent["options"]["max_retries"] == 5
-    waiting = row(integracao_id)
-    assert (waiting.status, waiting.mensagem) == (IntegracaoStatus.PENDENTE, None)
+    waiting = row(booking_id)
+    assert (waiting.status, waiting.mensagem) == (BookingStatus.PENDING, None)
     assert (waiting.job_status, waiting.job_attempts, waiting.job_error) == (JobStatus.QUEUED, 0, None)
     assert client.hget(f"filas:job:{message.message_id}", "status") == b"queued"  # a view of its own again
     assert client.zcard(DEAD) == 0 and client.hlen(f"{DEAD}.msgs") == 0
@@ -78,15 +78,15 @@ def test_a_failed_booking_is_sent_again_under_its_job_id_and_its_row_waits(dead_
 
 
 @pytest.mark.parametrize("change, outcome", [
-    ({"job_status": JobStatus.FINISHED, "status": IntegracaoStatus.AGENDADO}, "NOT_FAILED"),
-    ({"job_status": JobStatus.CANCELLED, "status": IntegracaoStatus.CANCELADO}, "NOT_FAILED"),
+    ({"job_status": JobStatus.FINISHED, "status": BookingStatus.BOOKED}, "NOT_FAILED"),
+    ({"job_status": JobStatus.CANCELLED, "status": BookingStatus.CANCELLED}, "NOT_FAILED"),
     ({"job_id": "reprocessed-as-another-job"}, "ROW_MOVED_ON"),
 ])
 def test_a_dead_letter_whose_row_did_not_end_failed_stays(dead_letters, client, change, outcome):
-    integracao_id, _ = failed_booking(client, "DEAD-2", "rid-2")
+    booking_id, _ = failed_booking(client, "DEAD-2", "rid-2")
     with session_scope() as session:
         for column, value in change.items():
-            setattr(session.get(PortalIntegracao, integracao_id), column, value)
+            setattr(session.get(Booking, booking_id), column, value)
 
     assert dead_letters.requeue(QUEUE, "rid-2") == dead_letters.RequeueOutcome[outcome]
 
@@ -95,12 +95,12 @@ def test_a_dead_letter_whose_row_did_not_end_failed_stays(dead_letters, client, 
 
 
 def test_a_dead_letter_of_a_load_booked_again_meanwhile_stays(dead_letters, client):
-    integracao_id, _ = failed_booking(client, "DEAD-3", "rid-3")
+    booking_id, _ = failed_booking(client, "DEAD-3", "rid-3")
     accepted_booking("DEAD-3")  # the load was requested again and waits
 
     assert dead_letters.requeue(QUEUE, "rid-3") == dead_letters.RequeueOutcome.LOAD_TAKEN
 
-    assert row(integracao_id).status == IntegracaoStatus.ERRO
+    assert row(booking_id).status == BookingStatus.ERROR
     assert client.zscore(DEAD, "rid-3") is not None and ready_messages(client) == []
 
 

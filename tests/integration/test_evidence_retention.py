@@ -7,14 +7,14 @@ from rows import accepted_booking
 from sqlalchemy import select
 
 from filas.clock import utcnow
-from filas.db.models import PortalEvidencia
+from filas.db.models import BookingEvidence
 from filas.db.session import session_scope
 from filas_campaigns.maintenance import cleanup
 
 
-def add_evidence(integracao_id: int, age: timedelta) -> int:
+def add_evidence(booking_id: int, age: timedelta) -> int:
     with session_scope() as session:
-        row = PortalEvidencia(integracao_id=integracao_id, tentativa=1, erro="falha", html="<p>x</p>",
+        row = BookingEvidence(booking_id=booking_id, tentativa=1, erro="falha", html="<p>x</p>",
                               html_bytes=8, criado_em=utcnow() - age)
         session.add(row)
         session.flush()
@@ -23,12 +23,12 @@ def add_evidence(integracao_id: int, age: timedelta) -> int:
 
 def test_clean_up_deletes_evidence_older_than_the_retention(configure, database_url):
     configure(FILAS_DATABASE_URL=database_url, FILAS_PORTAL_EVIDENCE_RETENTION_DAYS="7")
-    integracao_id, _ = accepted_booking("L-RETENCAO")
-    add_evidence(integracao_id, timedelta(days=7, minutes=1))
-    recent = add_evidence(integracao_id, timedelta(days=6, hours=23))
+    booking_id, _ = accepted_booking("L-RETENCAO")
+    add_evidence(booking_id, timedelta(days=7, minutes=1))
+    recent = add_evidence(booking_id, timedelta(days=6, hours=23))
 
     result = cleanup()
 
     assert result["portal_evidencias_apagadas"] == 1
     with session_scope() as session:
-        assert session.scalars(select(PortalEvidencia.id)).all() == [recent]
+        assert session.scalars(select(BookingEvidence.id)).all() == [recent]

@@ -13,7 +13,7 @@ from rows import accepted_booking
 from sqlalchemy import select
 from test_portal_client import booking, portal_for
 
-from filas.db.models import PortalEvidencia
+from filas.db.models import BookingEvidence
 from filas.db.session import session_scope
 from filas_portal import evidence_store
 from filas_portal.evidence import Capture, EvidenceRecorder, capture_page
@@ -31,29 +31,29 @@ def database(configure, database_url: str) -> str:
     return database_url
 
 
-def kept(integracao_id: int) -> list[PortalEvidencia]:
+def kept(booking_id: int) -> list[BookingEvidence]:
     with session_scope() as session:
-        return list(session.scalars(select(PortalEvidencia).where(PortalEvidencia.integracao_id == integracao_id)
-                                    .order_by(PortalEvidencia.id)))
+        return list(session.scalars(select(BookingEvidence).where(BookingEvidence.booking_id == booking_id)
+                                    .order_by(BookingEvidence.id)))
 
 
-def fail_booking(portal, lote: str, raises: type[Exception], **overrides) -> None:
+def fail_booking(portal, load: str, raises: type[Exception], **overrides) -> None:
     with pytest.raises(raises):
-        portal.book(booking(lote, **overrides))
+        portal.book(booking(load, **overrides))
 
 
 @pytest.mark.chromium
 def test_a_refused_login_keeps_the_login_page_as_jpeg_and_html_without_the_password(
         database, portal_sim: PortalSim, portal_browser: Browser) -> None:
-    integracao_id, message = accepted_booking("L-EV1")
+    booking_id, message = accepted_booking("L-EV1")
     # No secrets to mask: what Playwright types is a property of the input, never part of the serialised HTML.
-    recorder = EvidenceRecorder(integracao_id, message.message_id, attempt=1)
+    recorder = EvidenceRecorder(booking_id, message.message_id, attempt=1)
     portal = portal_for(portal_sim, portal_browser, password=WRONG_PASSWORD, on_failure=recorder,
                         on_step=lambda step, _: recorder.step(step))
 
     fail_booking(portal, "L-EV1", LoginRejected)
 
-    [evidence] = kept(integracao_id)
+    [evidence] = kept(booking_id)
     assert (evidence.job_id, evidence.tentativa, evidence.etapa) == (message.message_id, 1, "login")
     assert evidence.erro == "O portal recusou o login: Usuário ou senha inválidos."
     assert evidence.url.endswith("/login")
@@ -66,13 +66,13 @@ def test_a_refused_login_keeps_the_login_page_as_jpeg_and_html_without_the_passw
 
 @pytest.mark.chromium
 def test_a_refused_vehicle_keeps_the_booking_form(database, portal_sim: PortalSim, portal_browser: Browser) -> None:
-    integracao_id, message = accepted_booking("L-EV2")
-    recorder = EvidenceRecorder(integracao_id, message.message_id, attempt=2)
+    booking_id, message = accepted_booking("L-EV2")
+    recorder = EvidenceRecorder(booking_id, message.message_id, attempt=2)
     portal = portal_for(portal_sim, portal_browser, on_failure=recorder, on_step=lambda step, _: recorder.step(step))
 
     fail_booking(portal, "L-EV2", BookingRejected, tipo_veiculo="99")
 
-    [evidence] = kept(integracao_id)
+    [evidence] = kept(booking_id)
     assert (evidence.tentativa, evidence.etapa) == (2, "formulario")
     assert evidence.erro.startswith("O portal não oferece tipo de veículo '99'.")
     assert "Novo agendamento de entrega" in evidence.html and not evidence.html_truncado
@@ -100,38 +100,38 @@ def test_a_password_the_portal_writes_into_its_page_is_removed(database, portal_
 def test_each_item_respects_the_size_limit(
         configure, database, portal_sim: PortalSim, portal_browser: Browser) -> None:
     configure(FILAS_DATABASE_URL=database, FILAS_PORTAL_EVIDENCE_MAX_BYTES="2000")
-    integracao_id, message = accepted_booking("L-EV3")
-    recorder = EvidenceRecorder(integracao_id, message.message_id, attempt=1)
+    booking_id, message = accepted_booking("L-EV3")
+    recorder = EvidenceRecorder(booking_id, message.message_id, attempt=1)
 
     fail_booking(portal_for(portal_sim, portal_browser, on_failure=recorder), "L-EV3", BookingRejected,
                  tipo_veiculo="99")
 
-    [evidence] = kept(integracao_id)
+    [evidence] = kept(booking_id)
     assert len(evidence.html.encode()) <= 2000 and evidence.html_truncado
     assert evidence.screenshot is None or len(evidence.screenshot) <= 2000
     assert evidence.screenshot_bytes == len(evidence.screenshot or b"")
 
 
-def test_only_the_newest_n_are_kept_per_integration(configure, database) -> None:
+def test_only_the_newest_n_are_kept_per_booking(configure, database) -> None:
     configure(FILAS_DATABASE_URL=database, FILAS_PORTAL_EVIDENCE_PER_INTEGRATION="2")
-    integracao_id, message = accepted_booking("L-EV4")
+    booking_id, message = accepted_booking("L-EV4")
     other_id, _ = accepted_booking("L-EV5")
     capture = Capture(url="http://portal/", screenshot=None, html="<p>x</p>", html_truncated=False)
 
-    saved = [evidence_store.save(integracao_id, message.message_id, n, "busca", f"falha {n}", capture)
+    saved = [evidence_store.save(booking_id, message.message_id, n, "busca", f"falha {n}", capture)
              for n in (1, 2, 3)]
     evidence_store.save(other_id, message.message_id, 1, "busca", "outra", capture)
 
-    assert [e.id for e in kept(integracao_id)] == saved[1:]
+    assert [e.id for e in kept(booking_id)] == saved[1:]
     assert len(kept(other_id)) == 1
 
 
 @pytest.mark.chromium
 def test_a_failure_while_capturing_is_ignored_and_keeps_nothing(database, portal_browser: Browser) -> None:
-    integracao_id, message = accepted_booking("L-EV6")
+    booking_id, message = accepted_booking("L-EV6")
     page = portal_browser.new_page()
     page.close()  # the browser lost the page: every capture call fails
 
-    EvidenceRecorder(integracao_id, message.message_id, attempt=1)(page, BookingRejected("recusado"))
+    EvidenceRecorder(booking_id, message.message_id, attempt=1)(page, BookingRejected("recusado"))
 
-    assert kept(integracao_id) == []
+    assert kept(booking_id) == []

@@ -11,13 +11,21 @@ import sqlalchemy
 from sqlalchemy import select
 
 from filas.db.migrate import upgrade
-from filas.db.models import Campanha, CampanhaStatus, Contato, Mensagem, MensagemStatus, MensagemTipo, WhatsappStatus
+from filas.db.models import (
+    Campaign,
+    CampaignMessage,
+    CampaignStatus,
+    Contact,
+    MessageKind,
+    MessageStatus,
+    WhatsappStatus,
+)
 from filas.db.session import session_scope
 from filas_campaigns import records
 
 FORTALEZA = timezone(timedelta(hours=-3))
 DAY_START = datetime(2026, 11, 24, tzinfo=FORTALEZA)  # 03:00 UTC
-REFERENCIA = "2026-11-24"
+REFERENCE_DAY = "2026-11-24"
 ACTOR = "campaigns.follow_up"
 
 
@@ -33,20 +41,20 @@ def database(request: pytest.FixtureRequest, configure, tmp_path) -> Iterator[st
     yield url
 
 
-def add_contact(telefone: str, first_sent_at: datetime, status: str = CampanhaStatus.ENVIADA) -> int:
+def add_contact(telefone: str, first_sent_at: datetime, status: str = CampaignStatus.SENT) -> int:
     with session_scope() as session:
-        campanha = Campanha(nome=telefone, mensagem="Olá!", mensagem_follow_up="E aí?", status=status)
-        contato = Contato(nome=telefone, telefone=telefone, whatsapp_status=WhatsappStatus.VALIDO)
-        campanha.contatos.append(contato)
-        session.add(campanha)
+        campaign = Campaign(nome=telefone, mensagem="Olá!", mensagem_follow_up="E aí?", status=status)
+        contact = Contact(nome=telefone, telefone=telefone, whatsapp_status=WhatsappStatus.VALID)
+        campaign.contacts.append(contact)
+        session.add(campaign)
         session.flush()
-        session.add(Mensagem(campanha_id=campanha.id, contato_id=contato.id, tipo=MensagemTipo.INICIAL,
-                             status=MensagemStatus.ENVIADA, enviado_em=first_sent_at))
-        return contato.id
+        session.add(CampaignMessage(campaign_id=campaign.id, contact_id=contact.id, tipo=MessageKind.INITIAL,
+                                    status=MessageStatus.SENT, enviado_em=first_sent_at))
+        return contact.id
 
 
 def candidates() -> list[str]:
-    return [contato.telefone for contato, _ in records.follow_up_candidates(DAY_START, REFERENCIA, 3)]
+    return [contact.telefone for contact, _ in records.follow_up_candidates(DAY_START, REFERENCE_DAY, 3)]
 
 
 def test_the_cutoff_is_local_midnight_as_an_instant(database):
@@ -59,10 +67,10 @@ def test_the_cutoff_is_local_midnight_as_an_instant(database):
 
 
 def test_timestamps_are_stored_in_utc_and_read_back_aware(database):
-    contato_id = add_contact("5585999990311", datetime(2026, 11, 23, 23, 30, tzinfo=FORTALEZA))
+    contact_id = add_contact("5585999990311", datetime(2026, 11, 23, 23, 30, tzinfo=FORTALEZA))
 
     with session_scope() as session:
-        enviado_em = session.scalar(select(Mensagem.enviado_em).where(Mensagem.contato_id == contato_id))
+        enviado_em = session.scalar(select(CampaignMessage.enviado_em).where(CampaignMessage.contact_id == contact_id))
     assert enviado_em == datetime(2026, 11, 24, 2, 30, tzinfo=UTC)
     assert enviado_em.utcoffset() == timedelta(0)
     if database.startswith("sqlite"):  # fixed-width UTC text: string order is time order
@@ -76,11 +84,11 @@ def test_a_naive_timestamp_is_refused_rather_than_guessed(database):
         add_contact("5585999990321", datetime(2026, 11, 23, 12, 0))
 
 
-@pytest.mark.parametrize("status", [CampanhaStatus.CANCELADA, CampanhaStatus.ERRO, CampanhaStatus.RASCUNHO])
+@pytest.mark.parametrize("status", [CampaignStatus.CANCELLED, CampaignStatus.ERROR, CampaignStatus.DRAFT])
 def test_cancelled_failed_and_draft_campaigns_get_no_follow_up(database, status):
     yesterday = datetime(2026, 11, 23, 12, 0, tzinfo=FORTALEZA)
     add_contact("5585999990331", yesterday, status=status)
-    add_contact("5585999990332", yesterday, status=CampanhaStatus.ENVIADA)
+    add_contact("5585999990332", yesterday, status=CampaignStatus.SENT)
 
     assert candidates() == ["5585999990332"]
 

@@ -38,9 +38,9 @@ PROTOCOL_FORMAT = re.compile(r"AT-\d{8}-\d{6}")
 NEXT_WEEK = date.today() + timedelta(days=7)
 
 
-def booking(lote: str, **overrides: Any) -> BookingRequest:
+def booking(load: str, **overrides: Any) -> BookingRequest:
     fields: dict[str, Any] = {
-        "lote_id": lote,
+        "lote_id": load,
         "data": NEXT_WEEK,
         "hora": "09:00",
         "transportadora": "Transportes Rápido Ltda",
@@ -96,7 +96,7 @@ def test_booking_returns_the_protocol_the_portal_recorded(portal_sim: PortalSim,
 
 
 @pytest.mark.chromium
-def test_booking_the_same_lote_again_returns_the_existing_protocol(
+def test_booking_the_same_load_again_returns_the_existing_protocol(
     portal_sim: PortalSim, portal_browser: Browser
 ) -> None:
     first = portal_for(portal_sim, portal_browser).book(booking("L-2002"))
@@ -122,7 +122,7 @@ def test_a_first_attempt_goes_straight_to_the_form_without_searching(
 
 
 @pytest.mark.chromium
-def test_another_lote_with_a_similar_id_is_not_mistaken_for_this_one(
+def test_another_load_with_a_similar_id_is_not_mistaken_for_this_one(
     portal_sim: PortalSim, portal_browser: Browser
 ) -> None:
     portal = portal_for(portal_sim, portal_browser)
@@ -195,7 +195,7 @@ def test_wrong_password_is_login_rejected(portal_sim: PortalSim, portal_browser:
 
 
 @pytest.mark.chromium
-def test_captcha_for_the_lote_raises_captcha_required_and_books_nothing(
+def test_captcha_for_the_load_raises_captcha_required_and_books_nothing(
     portal_sim: PortalSim, portal_browser: Browser
 ) -> None:
     portal_sim.configure(captcha_lotes=["L-8001"])
@@ -302,7 +302,7 @@ def login(client: Any) -> None:
 FORM = {"lote": "L-1", "data": NEXT_WEEK.isoformat(), "hora": "08:00", "transportadora": "101", "tipo_veiculo": "20"}
 
 
-def test_simulator_books_the_same_lote_twice_like_the_real_portal(sim_client: Any) -> None:
+def test_simulator_books_the_same_load_twice_like_the_real_portal(sim_client: Any) -> None:
     login(sim_client)
     first = sim_client.post("/agendamentos/novo", data=FORM)
     second = sim_client.post("/agendamentos/novo", data=FORM)
@@ -349,7 +349,7 @@ def test_simulator_sessions_expire_after_their_ttl() -> None:
     assert client.get("/agendamentos/novo").location == "/login?expirou=1"
 
 
-def test_simulator_captcha_lote_shows_the_challenge_and_books_nothing(sim_client: Any) -> None:
+def test_simulator_captcha_load_shows_the_challenge_and_books_nothing(sim_client: Any) -> None:
     sim_client.post("/_sim/config", json={"captcha_lotes": ["L-1"]})
     login(sim_client)
     response = sim_client.post("/agendamentos/novo", data=FORM)

@@ -173,8 +173,8 @@ def test_a_session_expiring_mid_flow_is_retried_and_the_retry_books_once(
 @pytest.mark.chromium
 def test_the_simulator_lists_one_loads_bookings(portal_sim: PortalSim, portal_browser: Browser) -> None:
     portal = portal_for(portal_sim, portal_browser)
-    for lote in ("L-B1", "L-B2"):
-        portal.book(booking(lote))
+    for load in ("L-B1", "L-B2"):
+        portal.book(booking(load))
 
     listed = httpx.get(f"{portal_sim.url}/_sim/bookings", params={"lote": "L-B2"}).json()
     assert [made["lote"] for made in listed] == ["L-B2"]

@@ -16,7 +16,7 @@ from rows import accepted_booking
 from test_dead_letters import failed_booking
 from waiting import wait_for
 
-from filas.db.models import IntegracaoStatus, PortalIntegracao
+from filas.db.models import Booking, BookingStatus
 from filas.db.session import session_scope
 from filas.jobs import JobStatus
 
@@ -42,17 +42,17 @@ def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([SCRIPT, *args], check=False, env=env, capture_output=True, text=True, timeout=60)
 
 
-def enqueued_booking(lote: str, delay_ms: int | None = None) -> int:
+def enqueued_booking(load: str, delay_ms: int | None = None) -> int:
     from filas.broker import setup_broker
 
-    integracao_id, message = accepted_booking(lote)
+    booking_id, message = accepted_booking(load)
     setup_broker().enqueue(message, delay=delay_ms)
-    return integracao_id
+    return booking_id
 
 
-def row(integracao_id: int) -> PortalIntegracao:
+def row(booking_id: int) -> Booking:
     with session_scope() as session:
-        return session.get(PortalIntegracao, integracao_id)
+        return session.get(Booking, booking_id)
 
 
 def test_status_prints_the_counts_of_real_queued_delayed_and_dead_messages(env, client):
@@ -89,30 +89,30 @@ def test_emptying_a_queue_needs_yes_then_cancels_every_waiting_job(env, client):
     assert "3 messages removed; jobs: 3 cancelled" in done.stdout
     assert (client.llen(f"dramatiq:{QUEUE}"), client.llen(f"dramatiq:{QUEUE}.DQ")) == (0, 0)
     assert client.hlen(f"dramatiq:{QUEUE}.msgs") == client.hlen(f"dramatiq:{QUEUE}.DQ.msgs") == 0
-    for integracao_id in waiting:  # closed, not left waiting: the load can be booked or reprocessed again
-        closed = row(integracao_id)
-        assert (closed.status, closed.job_status) == (IntegracaoStatus.CANCELADO, JobStatus.CANCELLED)
+    for booking_id in waiting:  # closed, not left waiting: the load can be booked or reprocessed again
+        closed = row(booking_id)
+        assert (closed.status, closed.job_status) == (BookingStatus.CANCELLED, JobStatus.CANCELLED)
         assert closed.mensagem == "cancelado pelo operador: fila esvaziada"
 
 
 def test_requeueing_dead_letters_needs_yes_then_sends_them_again(env, client):
-    integracao_id, message = failed_booking(client, "DEAD-2", "rid-2")
+    booking_id, message = failed_booking(client, "DEAD-2", "rid-2")
 
     refused = cli(env, "--requeue-dead", QUEUE)
 
     assert refused.returncode == 2
     assert "would requeue 1 dead letters of queue atacadao" in refused.stdout
     assert client.zcard(f"dramatiq:{QUEUE}.XQ") == 1 and client.llen(f"dramatiq:{QUEUE}") == 0
-    assert row(integracao_id).status == IntegracaoStatus.ERRO
+    assert row(booking_id).status == BookingStatus.ERROR
 
     done = cli(env, "--requeue-dead", QUEUE, "--yes")
 
     assert done.returncode == 0, done.stderr
     assert "requeued dead letters of queue atacadao: 1 requeued" in done.stdout
     assert client.zcard(f"dramatiq:{QUEUE}.XQ") == 0 and client.llen(f"dramatiq:{QUEUE}") == 1
-    waiting = row(integracao_id)
+    waiting = row(booking_id)
     assert (waiting.status, waiting.job_status, waiting.job_id) == (
-        IntegracaoStatus.PENDENTE, JobStatus.QUEUED, message.message_id)
+        BookingStatus.PENDING, JobStatus.QUEUED, message.message_id)
 
 
 def test_an_unknown_queue_is_refused(env):
@@ -126,11 +126,11 @@ def test_an_unknown_queue_is_refused(env):
 def test_the_worker_flags_start_a_worker_that_books_and_stops_on_sigterm(env, portal_sim, chromium_path):
     env |= {"FILAS_PORTAL_URL": portal_sim.url, "FILAS_PORTAL_USERNAME": portal_sim.username,
             "FILAS_PORTAL_PASSWORD": portal_sim.password, "FILAS_CHROMIUM_PATH": chromium_path}
-    integracao_id = enqueued_booking("CLI-WORKER-1")
+    booking_id = enqueued_booking("CLI-WORKER-1")
     worker = subprocess.Popen([SCRIPT, "--workers", "1", "--queues", QUEUE, "--verbose"], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
-        wait_for(lambda: row(integracao_id).status == IntegracaoStatus.AGENDADO, 120, "the booking made")
+        wait_for(lambda: row(booking_id).status == BookingStatus.BOOKED, 120, "the booking made")
         assert [made["lote"] for made in portal_sim.bookings()] == ["CLI-WORKER-1"]
         started = time.monotonic()
         worker.send_signal(signal.SIGTERM)

@@ -10,7 +10,7 @@ from rows import accepted_booking
 
 from filas import contracts
 from filas.clock import utcnow
-from filas.db.models import IntegracaoStatus, PortalIntegracao
+from filas.db.models import Booking, BookingStatus
 from filas.db.session import session_scope
 from filas.jobs import JobStatus
 
@@ -25,10 +25,10 @@ def reconcile(configure, redis_url, database_url):
     return reconcile
 
 
-def booking_row(lote: str, *, queued_ago: timedelta = timedelta(minutes=5), **lifecycle_columns) -> tuple[int, str]:
+def booking_row(load: str, *, queued_ago: timedelta = timedelta(minutes=5), **lifecycle_columns) -> tuple[int, str]:
     """A committed booking row whose job was queued `queued_ago`; returns (id, job id)."""
-    integracao_id, message = accepted_booking(lote, job_queued_at=utcnow() - queued_ago, **lifecycle_columns)
-    return integracao_id, message.message_id
+    booking_id, message = accepted_booking(load, job_queued_at=utcnow() - queued_ago, **lifecycle_columns)
+    return booking_id, message.message_id
 
 
 def queued_job_ids(redis_url: str) -> list[str]:
@@ -36,9 +36,9 @@ def queued_job_ids(redis_url: str) -> list[str]:
         return [json.loads(body)["message_id"] for body in client.hvals(f"dramatiq:{QUEUE}.msgs")]
 
 
-def row(integracao_id: int) -> PortalIntegracao:
+def row(booking_id: int) -> Booking:
     with session_scope() as session:
-        return session.get(PortalIntegracao, integracao_id)
+        return session.get(Booking, booking_id)
 
 
 def test_a_row_whose_message_was_lost_is_sent_again_under_its_job_id(reconcile, redis_url):
@@ -74,36 +74,36 @@ def test_a_running_row_whose_lease_lapsed_and_whose_message_is_gone_is_sent_agai
 
 
 def test_cancelled_and_final_rows_are_never_sent_again(reconcile, redis_url):
-    for lote, status in (("DONE", JobStatus.FINISHED), ("FAILED", JobStatus.FAILED),
+    for load, status in (("DONE", JobStatus.FINISHED), ("FAILED", JobStatus.FAILED),
                          ("CANCELLED", JobStatus.CANCELLED)):
-        booking_row(lote, job_status=status)
+        booking_row(load, job_status=status)
 
     assert reconcile() == {"reenfileirados": 0, "fechados": 0, "deixados": 0}
     assert queued_job_ids(redis_url) == []
 
 
 def test_a_cancel_asked_of_a_job_nobody_runs_closes_its_row(reconcile, redis_url):
-    integracao_id, _ = booking_row("ORPHAN", job_status=JobStatus.RETRYING, job_cancel_requested=True)
+    booking_id, _ = booking_row("ORPHAN", job_status=JobStatus.RETRYING, job_cancel_requested=True)
 
     assert reconcile()["fechados"] == 1
     assert queued_job_ids(redis_url) == []
-    closed = row(integracao_id)
-    assert (closed.job_status, closed.status) == (JobStatus.CANCELLED, IntegracaoStatus.CANCELADO)
+    closed = row(booking_id)
+    assert (closed.job_status, closed.status) == (JobStatus.CANCELLED, BookingStatus.CANCELLED)
 
 
 def test_a_row_whose_job_ended_in_redis_is_closed_as_it_ended(reconcile, redis_url):
     """The worker's final write to the row failed (PostgreSQL away at that moment); the view kept it."""
     from filas.broker import get_job_store
 
-    integracao_id, job_id = booking_row("HEAL", job_status=JobStatus.STARTED)
+    booking_id, job_id = booking_row("HEAL", job_status=JobStatus.STARTED)
     store = get_job_store()
     store.record_queued(job_id, contracts.SCHEDULE_BOOKING.name, QUEUE)
     store.finish(job_id, contracts.SCHEDULE_BOOKING.name, QUEUE, JobStatus.FAILED,
                  error="tempo limite da tarefa excedido (tentativas esgotadas)")
 
     assert reconcile()["fechados"] == 1
-    healed = row(integracao_id)
-    assert (healed.job_status, healed.status) == (JobStatus.FAILED, IntegracaoStatus.ERRO)
+    healed = row(booking_id)
+    assert (healed.job_status, healed.status) == (JobStatus.FAILED, BookingStatus.ERROR)
     assert healed.job_error == "tempo limite da tarefa excedido (tentativas esgotadas)"
     assert queued_job_ids(redis_url) == []
 

@@ -148,11 +148,11 @@ def test_started_in_the_evening_it_enqueues_no_follow_up(libfaketime, redis_url,
 
 def test_with_todays_run_in_the_database_it_enqueues_no_follow_up(libfaketime, redis_url, database_url,
                                                                   tmp_path):
-    from filas.db.models import ExecucaoPeriodica
+    from filas.db.models import PeriodicRun
     from filas.db.session import session_scope
 
     with session_scope(database_url) as session:  # a worker ran today's follow-up before the outage
-        session.add(ExecucaoPeriodica(actor="campaigns.follow_up", referencia=date(2026, 11, 24), job_id="earlier"))
+        session.add(PeriodicRun(actor="campaigns.follow_up", referencia=date(2026, 11, 24), job_id="earlier"))
     log = tmp_path / "scheduler.log"
     env = scheduler_env(libfaketime, redis_url, database_url, "2026-11-24 13:30:40")
 

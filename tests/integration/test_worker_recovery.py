@@ -17,7 +17,7 @@ from rows import accepted_booking
 from waiting import wait_for
 
 from filas import contracts, lifecycle
-from filas.db.models import Campanha, CampanhaStatus, Contato, IntegracaoStatus, PortalIntegracao
+from filas.db.models import Booking, BookingStatus, Campaign, CampaignStatus, Contact
 from filas.db.session import session_scope
 from filas_simulators import portal, whatsapp
 from filas_simulators.serving import serve_in_thread
@@ -77,19 +77,19 @@ def test_a_killed_campaign_workers_job_is_redelivered(services):
         env = {**services, "FILAS_EVOLUTION_URL": gateway.url, "FILAS_EVOLUTION_API_KEY": "k",
                "FILAS_GATEWAY_TIMEOUT_SECONDS": "120"}
         with session_scope() as session:
-            campanha = Campanha(nome="c", mensagem="m", status=CampanhaStatus.VALIDANDO,
-                                contatos=[Contato(nome="p", telefone="5585999990001")])
-            session.add(campanha)
+            campaign = Campaign(nome="c", mensagem="m", status=CampaignStatus.VALIDATING,
+                                contacts=[Contact(nome="p", telefone="5585999990001")])
+            session.add(campaign)
             session.flush()
-            message = contracts.VALIDATE_NUMBERS.message(campanha_id=campanha.id)
-            campanha.validacao_job_id = message.message_id
-            lifecycle.queue(campanha, message.message_id)
+            message = contracts.VALIDATE_NUMBERS.message(campaign_id=campaign.id)
+            campaign.validacao_job_id = message.message_id
+            lifecycle.queue(campaign, message.message_id)
 
         kill_mid_job_and_redeliver("filas_campaigns.worker", env, message, gateway.url,
                                    slow={"latency_ms": 60_000}, fast={"latency_ms": 0})
 
     with session_scope() as session:
-        assert session.get(Campanha, campanha.id).status == CampanhaStatus.VALIDADA
+        assert session.get(Campaign, campaign.id).status == CampaignStatus.VALIDATED
 
 
 @pytest.mark.chromium
@@ -98,7 +98,7 @@ def test_a_killed_portal_workers_booking_is_redelivered_and_made_once(services, 
         env = {**services, "FILAS_PORTAL_URL": site.url, "FILAS_PORTAL_USERNAME": "fornecedor",
                "FILAS_PORTAL_PASSWORD": "senha", "FILAS_CHROMIUM_PATH": chromium_path,
                "FILAS_PORTAL_TIMEOUT_MS": "120000"}
-        integracao_id, message = accepted_booking("LOTE-KILL")
+        booking_id, message = accepted_booking("LOTE-KILL")
 
         # The dead worker's lease on the row lapses (it renews it no more): the redelivery takes it over.
         kill_mid_job_and_redeliver("filas_portal.worker", env, message, site.url,
@@ -107,4 +107,4 @@ def test_a_killed_portal_workers_booking_is_redelivered_and_made_once(services, 
 
     assert [booking["lote"] for booking in bookings] == ["LOTE-KILL"]
     with session_scope() as session:
-        assert session.get(PortalIntegracao, integracao_id).status == IntegracaoStatus.AGENDADO
+        assert session.get(Booking, booking_id).status == BookingStatus.BOOKED

@@ -44,8 +44,8 @@ def test_implementations_listen_on_the_declared_queue_with_the_declared_options(
 
 
 def test_binding_an_implementation_with_other_arguments_is_refused():
-    def wrong(campanha_id: int):  # the booking contract takes integracao_id
-        return campanha_id
+    def wrong(campaign_id: int):  # the booking contract takes integracao_id
+        return campaign_id
 
     with pytest.raises(TypeError, match="integracao_id"):
         contracts.SCHEDULE_BOOKING.bind(wrong)
@@ -53,10 +53,10 @@ def test_binding_an_implementation_with_other_arguments_is_refused():
 
 def test_a_message_with_arguments_outside_the_contract_is_refused():
     with pytest.raises(ValidationError):
-        contracts.SCHEDULE_BOOKING.message(integracao_id="not a number")
+        contracts.SCHEDULE_BOOKING.message(booking_id="not a number")
     with pytest.raises(ValidationError):
-        contracts.SEND_CAMPAIGN.message(campanha_id=1, extra=True)
-    message = contracts.SEND_CAMPAIGN.message(campanha_id=7)
+        contracts.SEND_CAMPAIGN.message(campaign_id=1, extra=True)
+    message = contracts.SEND_CAMPAIGN.message(campaign_id=7)
     assert (message.actor_name, message.queue_name, message.kwargs) == ("campaigns.send_campaign", "campaigns",
                                                                         {"campanha_id": 7})
 

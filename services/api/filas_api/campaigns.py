@@ -6,10 +6,10 @@ from sqlalchemy.orm import Session
 
 from filas import contracts, lifecycle
 from filas.db.models import (
-    Campanha,
-    CampanhaStatus,
-    Contato,
-    Mensagem,
+    Campaign,
+    CampaignMessage,
+    CampaignStatus,
+    Contact,
     WhatsappStatus,
 )
 from filas.db.session import session_scope
@@ -25,22 +25,22 @@ from filas_api.validation import parse_body
 
 bp = Blueprint("campaigns", __name__, url_prefix="/api")
 
-BUSY_STATUSES = (CampanhaStatus.VALIDANDO, CampanhaStatus.ENVIANDO)
+BUSY_STATUSES = (CampaignStatus.VALIDATING, CampaignStatus.SENDING)
 
 
 @bp.post("/campanhas")
 def create_campaign():
     body = parse_body(CampaignCreate)
     with session_scope() as session:
-        campanha = Campanha(
+        campaign = Campaign(
             nome=body.nome,
             mensagem=body.mensagem,
             mensagem_follow_up=body.mensagem_follow_up,
-            contatos=[Contato(nome=c.nome, telefone=c.telefone) for c in body.contatos],
+            contacts=[Contact(nome=c.nome, telefone=c.telefone) for c in body.contacts],
         )
-        session.add(campanha)
+        session.add(campaign)
         session.flush()
-        view = campaign_view(session, campanha)
+        view = campaign_view(session, campaign)
     return jsonify(ok(campanha=view)), 201
 
 
@@ -52,12 +52,12 @@ def get_campaign(campanha_id: int):
 
 @bp.post("/campanhas/<db_id:campanha_id>/validar")
 def start_validation(campanha_id: int):
-    return _start(campanha_id, contracts.VALIDATE_NUMBERS, CampanhaStatus.VALIDANDO)
+    return _start(campanha_id, contracts.VALIDATE_NUMBERS, CampaignStatus.VALIDATING)
 
 
 @bp.post("/campanhas/<db_id:campanha_id>/enviar")
 def start_sending(campanha_id: int):
-    return _start(campanha_id, contracts.SEND_CAMPAIGN, CampanhaStatus.ENVIANDO)
+    return _start(campanha_id, contracts.SEND_CAMPAIGN, CampaignStatus.SENDING)
 
 
 @bp.post("/optouts")
@@ -68,19 +68,19 @@ def add_opt_out():
     return jsonify(ok(telefone=body.telefone)), 201
 
 
-def _start(campanha_id: int, contract: contracts.ActorContract, busy_status: str):
+def _start(campaign_id: int, contract: contracts.ActorContract, busy_status: str):
     with session_scope() as session:
-        campanha = _load(session, campanha_id, for_update=True)
-        _refuse_if_busy(campanha)
-        if contract is contracts.SEND_CAMPAIGN and campanha.status == CampanhaStatus.RASCUNHO:
+        campaign = _load(session, campaign_id, for_update=True)
+        _refuse_if_busy(campaign)
+        if contract is contracts.SEND_CAMPAIGN and campaign.status == CampaignStatus.DRAFT:
             raise ApiError(409, "valide os números da campanha antes de enviar (POST .../validar)")
-        message = contract.message(campanha_id=campanha.id)
-        campanha.status = busy_status
+        message = contract.message(campaign_id=campaign.id)
+        campaign.status = busy_status
         if contract is contracts.VALIDATE_NUMBERS:
-            campanha.validacao_job_id = message.message_id
+            campaign.validacao_job_id = message.message_id
         else:
-            campanha.envio_job_id = message.message_id
-        lifecycle.queue(campanha, message.message_id)
+            campaign.envio_job_id = message.message_id
+        lifecycle.queue(campaign, message.message_id)
     try:
         send(message)
     except InfrastructureUnavailable:
@@ -89,44 +89,45 @@ def _start(campanha_id: int, contract: contracts.ActorContract, busy_status: str
     return jsonify(ok(task_id=message.message_id, status_url=status_url)), 202
 
 
-def _refuse_if_busy(campanha: Campanha) -> None:
+def _refuse_if_busy(campaign: Campaign) -> None:
     """One task at a time per campaign: its row says whether the current one has ended."""
-    ended = campanha.job_status is not None and JobStatus(campanha.job_status).is_final
-    if campanha.status in BUSY_STATUSES and not ended:
-        raise ApiError(409, f"a campanha já está em andamento ({campanha.status})", task_id=campanha.job_id)
+    ended = campaign.job_status is not None and JobStatus(campaign.job_status).is_final
+    if campaign.status in BUSY_STATUSES and not ended:
+        raise ApiError(409, f"a campanha já está em andamento ({campaign.status})", task_id=campaign.job_id)
 
 
-def _load(session: Session, campanha_id: int, for_update: bool = False) -> Campanha:
-    campanha = session.get(Campanha, campanha_id, with_for_update=for_update)
-    if campanha is None:
-        raise ApiError(404, f"campanha {campanha_id} não encontrada")
-    return campanha
+def _load(session: Session, campaign_id: int, for_update: bool = False) -> Campaign:
+    campaign = session.get(Campaign, campaign_id, with_for_update=for_update)
+    if campaign is None:
+        raise ApiError(404, f"campanha {campaign_id} não encontrada")
+    return campaign
 
 
-def campaign_view(session: Session, campanha: Campanha) -> dict:
+def campaign_view(session: Session, campaign: Campaign) -> dict:
     by_whatsapp = dict(
         session.execute(
-            select(Contato.whatsapp_status, func.count()).where(Contato.campanha_id == campanha.id)
-            .group_by(Contato.whatsapp_status)
+            select(Contact.whatsapp_status, func.count()).where(Contact.campaign_id == campaign.id)
+            .group_by(Contact.whatsapp_status)
         ).all()
     )
     by_message = dict(
         session.execute(
-            select(Mensagem.status, func.count()).where(Mensagem.campanha_id == campanha.id).group_by(Mensagem.status)
+            select(CampaignMessage.status, func.count()).where(CampaignMessage.campaign_id == campaign.id)
+            .group_by(CampaignMessage.status)
         ).all()
     )
     return {
-        "id": campanha.id,
-        "nome": campanha.nome,
-        "status": campanha.status,
-        "criado_em": campanha.criado_em.isoformat(),
+        "id": campaign.id,
+        "nome": campaign.nome,
+        "status": campaign.status,
+        "criado_em": campaign.criado_em.isoformat(),
         "contatos": sum(by_whatsapp.values()),
         "whatsapp": {
-            "validos": by_whatsapp.get(WhatsappStatus.VALIDO, 0),
-            "invalidos": by_whatsapp.get(WhatsappStatus.INVALIDO, 0),
-            "pendentes": by_whatsapp.get(WhatsappStatus.PENDENTE, 0),
+            "validos": by_whatsapp.get(WhatsappStatus.VALID, 0),
+            "invalidos": by_whatsapp.get(WhatsappStatus.INVALID, 0),
+            "pendentes": by_whatsapp.get(WhatsappStatus.PENDING, 0),
         },
         "mensagens": by_message,
-        "validacao_task_id": campanha.validacao_job_id,
-        "envio_task_id": campanha.envio_job_id,
+        "validacao_task_id": campaign.validacao_job_id,
+        "envio_task_id": campaign.envio_job_id,
     }

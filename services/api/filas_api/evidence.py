@@ -7,7 +7,7 @@ from typing import Any
 from flask import Response
 from sqlalchemy import select
 
-from filas.db.models import PortalEvidencia, PortalIntegracao
+from filas.db.models import Booking, BookingEvidence
 from filas.db.session import session_scope
 
 LISTED = 100
@@ -16,17 +16,17 @@ SAFE_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": 
                 "Cache-Control": "private, no-store"}
 
 
-def evidence_list(integracao_id: int) -> list[dict[str, Any]] | None:
+def evidence_list(booking_id: int) -> list[dict[str, Any]] | None:
     """The integration's evidence, newest first, without the files; None for an unknown integration."""
     with session_scope() as session:
-        if session.get(PortalIntegracao, integracao_id) is None:
+        if session.get(Booking, booking_id) is None:
             return None
         rows = session.execute(
-            select(PortalEvidencia.id, PortalEvidencia.criado_em, PortalEvidencia.job_id, PortalEvidencia.tentativa,
-                   PortalEvidencia.etapa, PortalEvidencia.erro, PortalEvidencia.url, PortalEvidencia.html_truncado,
-                   PortalEvidencia.screenshot_bytes, PortalEvidencia.html_bytes)
-            .where(PortalEvidencia.integracao_id == integracao_id)
-            .order_by(PortalEvidencia.id.desc()).limit(LISTED)).all()
+            select(BookingEvidence.id, BookingEvidence.criado_em, BookingEvidence.job_id, BookingEvidence.tentativa,
+                   BookingEvidence.etapa, BookingEvidence.erro, BookingEvidence.url, BookingEvidence.html_truncado,
+                   BookingEvidence.screenshot_bytes, BookingEvidence.html_bytes)
+            .where(BookingEvidence.booking_id == booking_id)
+            .order_by(BookingEvidence.id.desc()).limit(LISTED)).all()
         return [_metadata(row) for row in rows]
 
 
@@ -36,18 +36,18 @@ def _metadata(row: Any) -> dict[str, Any]:
             "html_bytes": row.html_bytes, "html_truncado": row.html_truncado}
 
 
-def screenshot_response(evidencia_id: int) -> Response | None:
+def screenshot_response(evidence_id: int) -> Response | None:
     with session_scope() as session:
-        image = session.scalar(select(PortalEvidencia.screenshot).where(PortalEvidencia.id == evidencia_id))
+        image = session.scalar(select(BookingEvidence.screenshot).where(BookingEvidence.id == evidence_id))
     if image is None:
         return None
     return Response(image, mimetype="image/jpeg", headers=SAFE_HEADERS)
 
 
-def html_response(evidencia_id: int) -> Response | None:
+def html_response(evidence_id: int) -> Response | None:
     with session_scope() as session:
-        html = session.scalar(select(PortalEvidencia.html).where(PortalEvidencia.id == evidencia_id))
+        html = session.scalar(select(BookingEvidence.html).where(BookingEvidence.id == evidence_id))
     if html is None:
         return None
-    disposition = f'attachment; filename="evidencia-{evidencia_id}.html.txt"'
+    disposition = f'attachment; filename="evidencia-{evidence_id}.html.txt"'
     return Response(html, mimetype="text/plain", headers={**SAFE_HEADERS, "Content-Disposition": disposition})

@@ -1,7 +1,7 @@
 """Idempotency-Key on booking requests: a request sent again with the same key (a retry after a timeout,
 a double click) gets the integration and job of the first one, never a second booking.
 
-The key is written in the transaction that creates the integration (filas.db.models.ChaveIdempotencia):
+The key is written in the transaction that creates the integration (filas.db.models.IdempotencyKey):
 a concurrent request with the same key waits on the primary key until that transaction ends, then
 finds the key and replays it; if that transaction was refused (409), the key was never stored.
 """
@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from filas.db.models import ChaveIdempotencia
+from filas.db.models import IdempotencyKey
 from filas_api.errors import ApiError
 
 HEADER = "Idempotency-Key"
@@ -26,9 +26,9 @@ _VALID_KEY = re.compile(rf"[\x21-\x7e]{{1,{MAX_LENGTH}}}")  # visible ASCII, e.g
 class AlreadyAccepted(Exception):
     """The key was used before, with the same body: answer with that request's ids."""
 
-    def __init__(self, integracao_id: int, job_id: str):
-        super().__init__(integracao_id, job_id)
-        self.integracao_id = integracao_id
+    def __init__(self, booking_id: int, job_id: str):
+        super().__init__(booking_id, job_id)
+        self.booking_id = booking_id
         self.job_id = job_id
 
 
@@ -43,27 +43,27 @@ def requested_key() -> str | None:
     return key
 
 
-def claim(session: Session, key: str, body: BaseModel) -> ChaveIdempotencia:
+def claim(session: Session, key: str, body: BaseModel) -> IdempotencyKey:
     """Take the key in this transaction, or raise AlreadyAccepted (same body) or a 422 (another body)."""
     fingerprint = _fingerprint(body)
-    claimed = ChaveIdempotencia(chave=key, corpo_hash=fingerprint)
+    claimed = IdempotencyKey(chave=key, corpo_hash=fingerprint)
     session.add(claimed)
     try:
         session.flush()
     except IntegrityError:
         session.rollback()
-        _raise_for_earlier(session.get(ChaveIdempotencia, key), fingerprint)
+        _raise_for_earlier(session.get(IdempotencyKey, key), fingerprint)
     return claimed
 
 
-def _raise_for_earlier(earlier: ChaveIdempotencia | None, fingerprint: str) -> None:
-    if earlier is None or earlier.integracao_id is None or earlier.job_id is None:
+def _raise_for_earlier(earlier: IdempotencyKey | None, fingerprint: str) -> None:
+    if earlier is None or earlier.booking_id is None or earlier.job_id is None:
         # Its integration was deleted (the key went with it by cascade) between our insert and our read.
         raise ApiError(409, f"a {HEADER} está sendo usada por outra requisição; tente novamente")
     if earlier.corpo_hash != fingerprint:
-        raise ApiError(422, f"esta {HEADER} já foi usada com outro corpo (integração {earlier.integracao_id}); "
-                            "para outro agendamento, use uma chave nova", integracao_id=earlier.integracao_id)
-    raise AlreadyAccepted(earlier.integracao_id, earlier.job_id)
+        raise ApiError(422, f"esta {HEADER} já foi usada com outro corpo (integração {earlier.booking_id}); "
+                            "para outro agendamento, use uma chave nova", integracao_id=earlier.booking_id)
+    raise AlreadyAccepted(earlier.booking_id, earlier.job_id)
 
 
 def _fingerprint(body: BaseModel) -> str:

@@ -17,7 +17,7 @@ from sqlalchemy import or_, select
 
 from filas import contracts, lifecycle
 from filas.broker import get_job_store
-from filas.db.models import Campanha, CampanhaStatus, IntegracaoStatus, JobLifecycle, PortalIntegracao
+from filas.db.models import Booking, BookingStatus, Campaign, CampaignStatus, JobLifecycle
 from filas.db.session import session_scope
 from filas.jobs import Job, JobStatus
 
@@ -34,18 +34,18 @@ PORTAL_STATUS = {
 }
 
 # Rows written before the lifecycle columns existed.
-INTEGRATION_TO_JOB = {
-    IntegracaoStatus.PENDENTE: JobStatus.QUEUED,
-    IntegracaoStatus.PROCESSANDO: JobStatus.STARTED,
-    IntegracaoStatus.AGENDADO: JobStatus.FINISHED,
-    IntegracaoStatus.ERRO: JobStatus.FAILED,
-    IntegracaoStatus.CANCELADO: JobStatus.CANCELLED,
+BOOKING_TO_JOB = {
+    BookingStatus.PENDING: JobStatus.QUEUED,
+    BookingStatus.PROCESSING: JobStatus.STARTED,
+    BookingStatus.BOOKED: JobStatus.FINISHED,
+    BookingStatus.ERROR: JobStatus.FAILED,
+    BookingStatus.CANCELLED: JobStatus.CANCELLED,
 }
 
 # A campaign's earlier task (no longer its current job) ended; the campaign says how far it got.
 PAST_CAMPAIGN_TASK = {
-    CampanhaStatus.CANCELADA: JobStatus.CANCELLED,
-    CampanhaStatus.ERRO: JobStatus.FAILED,
+    CampaignStatus.CANCELLED: JobStatus.CANCELLED,
+    CampaignStatus.ERROR: JobStatus.FAILED,
 }
 
 
@@ -80,50 +80,50 @@ def current_status(job: Job | None, row: JobLifecycle | None, fallback: JobStatu
 def booking_job_view(job_id: str) -> dict[str, Any] | None:
     job = job_view(job_id)
     with session_scope() as session:
-        integracao = session.scalars(select(PortalIntegracao).where(PortalIntegracao.job_id == job_id)).first()
-    if job is None and integracao is None:
+        booking = session.scalars(select(Booking).where(Booking.job_id == job_id)).first()
+    if job is None and booking is None:
         return None
     if job is not None and job.actor != contracts.SCHEDULE_BOOKING.name:
-        if integracao is None:
+        if booking is None:
             return None  # another kind of job
         job = None  # a view that lost its actor (Redis emptied while the job ran): the row answers
-    fallback = INTEGRATION_TO_JOB[integracao.status] if integracao is not None else JobStatus.QUEUED
-    state = current_status(job, integracao, fallback)
+    fallback = BOOKING_TO_JOB[booking.status] if booking is not None else JobStatus.QUEUED
+    state = current_status(job, booking, fallback)
     return {
         "job_id": job_id,
         "status": PORTAL_STATUS[state],
         "estado": state,
-        "criado_em": iso(_first(job and job.created_at, integracao and integracao.job_queued_at,
-                                integracao and integracao.criado_em)),
-        "iniciado_em": iso(_first(integracao and integracao.job_started_at, job and job.started_at)),
-        "finalizado_em": iso(_first(integracao and integracao.job_finished_at, job and job.finished_at))
+        "criado_em": iso(_first(job and job.created_at, booking and booking.job_queued_at,
+                                booking and booking.criado_em)),
+        "iniciado_em": iso(_first(booking and booking.job_started_at, job and job.started_at)),
+        "finalizado_em": iso(_first(booking and booking.job_finished_at, job and job.finished_at))
         if state.is_final else None,
-        "tentativas": _retries(job, integracao),
-        "resultado": _booking_result(state, job, integracao),
-        "integracao": _integration_view(integracao),
+        "tentativas": _retries(job, booking),
+        "resultado": _booking_result(state, job, booking),
+        "integracao": _booking_view(booking),
     }
 
 
-def _booking_result(state: JobStatus, job: Job | None, integracao: PortalIntegracao | None) -> dict[str, Any] | None:
+def _booking_result(state: JobStatus, job: Job | None, booking: Booking | None) -> dict[str, Any] | None:
     if not state.is_final:
         return None
     if state == JobStatus.FINISHED:
-        protocolo = _first(integracao and integracao.protocolo, job and (job.result or {}).get("protocolo"))
+        protocolo = _first(booking and booking.protocolo, job and (job.result or {}).get("protocolo"))
         return {"success": True, "protocolo": protocolo, "message": "Agendamento realizado"}
-    message = _first(integracao and integracao.job_error, integracao and integracao.mensagem,
+    message = _first(booking and booking.job_error, booking and booking.mensagem,
                      job and job.error) or str(state)
     return {"success": False, "protocolo": None, "message": message}
 
 
-def _integration_view(integracao: PortalIntegracao | None) -> dict[str, Any] | None:
-    if integracao is None:
+def _booking_view(booking: Booking | None) -> dict[str, Any] | None:
+    if booking is None:
         return None
     return {
-        "id": integracao.id,
-        "lote_id": integracao.lote_id,
-        "status": integracao.status,
-        "protocolo": integracao.protocolo,
-        "mensagem": integracao.mensagem,
+        "id": booking.id,
+        "lote_id": booking.lote_id,
+        "status": booking.status,
+        "protocolo": booking.protocolo,
+        "mensagem": booking.mensagem,
     }
 
 
@@ -158,22 +158,22 @@ def task_view(job_id: str) -> dict[str, Any] | None:
     }
 
 
-def _campaign_of_earlier_task(job_id: str) -> Campanha | None:
+def _campaign_of_earlier_task(job_id: str) -> Campaign | None:
     with session_scope() as session:
-        return session.scalars(select(Campanha).where(
-            or_(Campanha.validacao_job_id == job_id, Campanha.envio_job_id == job_id))).first()
+        return session.scalars(select(Campaign).where(
+            or_(Campaign.validacao_job_id == job_id, Campaign.envio_job_id == job_id))).first()
 
 
 def _task_kind(row: JobLifecycle, job_id: str) -> str:
-    if isinstance(row, PortalIntegracao):
+    if isinstance(row, Booking):
         return contracts.SCHEDULE_BOOKING.name
     return contracts.VALIDATE_NUMBERS.name if row.validacao_job_id == job_id else contracts.SEND_CAMPAIGN.name
 
 
 def _row_result(row: JobLifecycle | None) -> dict[str, Any] | None:
-    if isinstance(row, PortalIntegracao):
+    if isinstance(row, Booking):
         return {"integracao_id": row.id, "integracao_status": row.status, "protocolo": row.protocolo}
-    if isinstance(row, Campanha):
+    if isinstance(row, Campaign):
         return {"campanha_id": row.id, "campanha_status": row.status}
     return None
 

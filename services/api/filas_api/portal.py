@@ -6,7 +6,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from filas import contracts, lifecycle
-from filas.db.models import LOAD_BLOCKING_STATUSES, IntegracaoStatus, PortalIntegracao
+from filas.db.models import LOAD_BLOCKING_STATUSES, Booking, BookingStatus
 from filas.db.session import session_scope
 from filas.enqueue import send
 from filas.errors import InfrastructureUnavailable
@@ -27,18 +27,18 @@ def request_booking():
     body = parse_body(BookingRequest)
     key = idempotency.requested_key()
     try:
-        integracao, message = _create_integration(body, key)
+        booking, message = _create_booking(body, key)
     except idempotency.AlreadyAccepted as earlier:
         return _replayed(earlier)
-    return _accepted(integracao, message, "Agendamento enfileirado")
+    return _accepted(booking, message, "Agendamento enfileirado")
 
 
 @bp.post("/solicitar-agendamento")
 def request_booking_legacy():
     """The old synchronous endpoint: it no longer holds a web worker while a browser books."""
     body = parse_body(BookingRequest)
-    integracao, message = _create_integration(body)
-    return _accepted(integracao, message, "Agendamento enfileirado; acompanhe pelo status_url")
+    booking, message = _create_booking(body)
+    return _accepted(booking, message, "Agendamento enfileirado; acompanhe pelo status_url")
 
 
 @bp.get("/status-job/<message_id:job_id>")
@@ -52,18 +52,18 @@ def job_status(job_id: str):
 @bp.post("/reprocessar-integracao/<db_id:integracao_id>")
 def reprocess(integracao_id: int):
     with session_scope() as session:
-        integracao = session.get(PortalIntegracao, integracao_id, with_for_update=True)
-        if integracao is None:
+        booking = session.get(Booking, integracao_id, with_for_update=True)
+        if booking is None:
             raise ApiError(404, f"integração {integracao_id} não encontrada")
-        _refuse_if_not_reprocessable(integracao)
-        integracao.status = IntegracaoStatus.PENDENTE
-        integracao.mensagem = None
-        integracao.protocolo = None
-        integracao.submetido_em = None
-        message = contracts.SCHEDULE_BOOKING.message(integracao_id=integracao.id)
-        lifecycle.queue(integracao, message.message_id)
-        _commit_or_conflict(session, integracao)
-    return _accepted(integracao, message, "Integração reenfileirada")
+        _refuse_if_not_reprocessable(booking)
+        booking.status = BookingStatus.PENDING
+        booking.mensagem = None
+        booking.protocolo = None
+        booking.submetido_em = None
+        message = contracts.SCHEDULE_BOOKING.message(integracao_id=booking.id)
+        lifecycle.queue(booking, message.message_id)
+        _commit_or_conflict(session, booking)
+    return _accepted(booking, message, "Integração reenfileirada")
 
 
 @bp.get("/status-filas")
@@ -92,16 +92,16 @@ def evidence_html(evidencia_id: int):
     return evidence.html_response(evidencia_id) or _no_evidence(evidencia_id, "HTML")
 
 
-def _no_evidence(evidencia_id: int, what: str):
-    raise ApiError(404, f"evidência {evidencia_id} não encontrada ou sem {what}")
+def _no_evidence(evidence_id: int, what: str):
+    raise ApiError(404, f"evidência {evidence_id} não encontrada ou sem {what}")
 
 
-def _create_integration(body: BookingRequest, idempotency_key: str | None = None):
+def _create_booking(body: BookingRequest, idempotency_key: str | None = None):
     with session_scope() as session:
         key = idempotency.claim(session, idempotency_key, body) if idempotency_key else None
         _refuse_if_load_is_taken(session, body.lote_id)
-        integracao = PortalIntegracao(**body.model_dump(), status=IntegracaoStatus.PENDENTE)
-        session.add(integracao)
+        booking = Booking(**body.model_dump(), status=BookingStatus.PENDING)
+        session.add(booking)
         try:
             session.flush()
         except IntegrityError:
@@ -110,44 +110,44 @@ def _create_integration(body: BookingRequest, idempotency_key: str | None = None
             session.rollback()
             _refuse_if_load_is_taken(session, body.lote_id)
             raise ApiError(409, f"o lote {body.lote_id} já tem um agendamento ativo ou concluído") from None
-        message = contracts.SCHEDULE_BOOKING.message(integracao_id=integracao.id)
-        lifecycle.queue(integracao, message.message_id)
+        message = contracts.SCHEDULE_BOOKING.message(booking_id=booking.id)
+        lifecycle.queue(booking, message.message_id)
         if key is not None:
-            key.integracao_id, key.job_id = integracao.id, message.message_id
-        _commit_or_conflict(session, integracao)
-    return integracao, message
+            key.booking_id, key.job_id = booking.id, message.message_id
+        _commit_or_conflict(session, booking)
+    return booking, message
 
 
 def _refuse_if_load_is_taken(session: Session, lote_id: str) -> None:
     existing = session.scalars(
-        select(PortalIntegracao).where(
-            PortalIntegracao.portal == "atacadao",
-            PortalIntegracao.lote_id == lote_id,
-            PortalIntegracao.status.in_(LOAD_BLOCKING_STATUSES),
+        select(Booking).where(
+            Booking.portal == "atacadao",
+            Booking.lote_id == lote_id,
+            Booking.status.in_(LOAD_BLOCKING_STATUSES),
         )
     ).first()
     if existing is not None:
         raise _load_taken(existing)
 
 
-def _refuse_if_not_reprocessable(integracao: PortalIntegracao) -> None:
-    if integracao.status == IntegracaoStatus.AGENDADO:
-        raise ApiError(409, f"integração já agendada (protocolo {integracao.protocolo})", integracao_id=integracao.id)
-    if integracao.status in LOAD_BLOCKING_STATUSES:
-        raise ApiError(409, "integração já está na fila ou em execução", integracao_id=integracao.id,
-                       job_id=integracao.job_id)
+def _refuse_if_not_reprocessable(booking: Booking) -> None:
+    if booking.status == BookingStatus.BOOKED:
+        raise ApiError(409, f"integração já agendada (protocolo {booking.protocolo})", integracao_id=booking.id)
+    if booking.status in LOAD_BLOCKING_STATUSES:
+        raise ApiError(409, "integração já está na fila ou em execução", integracao_id=booking.id,
+                       job_id=booking.job_id)
 
 
-def _commit_or_conflict(session: Session, integracao: PortalIntegracao) -> None:
+def _commit_or_conflict(session: Session, booking: Booking) -> None:
     """The partial unique index is the last word when two requests for one load race."""
     try:
         session.commit()
     except IntegrityError:
         session.rollback()
-        raise ApiError(409, f"o lote {integracao.lote_id} já tem um agendamento ativo ou concluído") from None
+        raise ApiError(409, f"o lote {booking.lote_id} já tem um agendamento ativo ou concluído") from None
 
 
-def _load_taken(existing: PortalIntegracao) -> ApiError:
+def _load_taken(existing: Booking) -> ApiError:
     what = f"já agendado (protocolo {existing.protocolo})" if existing.protocolo else "já está na fila"
     return ApiError(
         409,
@@ -158,7 +158,7 @@ def _load_taken(existing: PortalIntegracao) -> ApiError:
     )
 
 
-def _accepted(integracao: PortalIntegracao, message, text: str):
+def _accepted(booking: Booking, message, text: str):
     try:
         send(message)
     except InfrastructureUnavailable:
@@ -166,7 +166,7 @@ def _accepted(integracao: PortalIntegracao, message, text: str):
         text += " (fila momentaneamente indisponível: será enviado automaticamente)"
     body = ok(
         message=text,
-        integracao_id=integracao.id,
+        integracao_id=booking.id,
         job_id=message.message_id,
         status_url=absolute_url("portal.job_status", job_id=message.message_id),
     )
@@ -177,7 +177,7 @@ def _replayed(earlier: idempotency.AlreadyAccepted):
     """The first request's ids again; its job is not sent again (the reconciler covers a lost send)."""
     body = ok(
         message=f"Agendamento já aceito com esta {idempotency.HEADER}",
-        integracao_id=earlier.integracao_id,
+        integracao_id=earlier.booking_id,
         job_id=earlier.job_id,
         status_url=absolute_url("portal.job_status", job_id=earlier.job_id),
     )

@@ -114,12 +114,12 @@ class CampaignCreate(Body):
     nome: Annotated[Text, StringConstraints(max_length=200)]
     mensagem: Annotated[Text, StringConstraints(max_length=4096)]
     mensagem_follow_up: Annotated[Text, StringConstraints(max_length=4096)] | None = None
-    contatos: list[ContactIn] = Field(min_length=1, max_length=50_000)
+    contacts: list[ContactIn] = Field(alias="contatos", min_length=1, max_length=50_000)
 
     @model_validator(mode="after")
     def no_repeated_numbers(self) -> "CampaignCreate":
         seen: dict[str, int] = {}
-        for index, contact in enumerate(self.contatos):
+        for index, contact in enumerate(self.contacts):
             if contact.telefone in seen:
                 raise ValueError(f"contatos[{index}].telefone repete o número de contatos[{seen[contact.telefone]}]")
             seen[contact.telefone] = index
@@ -149,7 +149,7 @@ class EvolutionEnvelope(GatewayEvent):
 
 
 class EvolutionKey(GatewayEvent):
-    remoteJid: Annotated[str, StringConstraints(max_length=80)] | None = Field(  # Contato.whatsapp_id
+    remoteJid: Annotated[str, StringConstraints(max_length=80)] | None = Field(  # Contact.whatsapp_id
         None, description="The sender, e.g. 5585999990001@s.whatsapp.net"
     )
     fromMe: bool = False

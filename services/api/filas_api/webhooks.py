@@ -13,7 +13,7 @@ from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import or_, select, update
 
 from filas.clock import utcnow
-from filas.db.models import Contato
+from filas.db.models import Contact
 from filas.db.session import session_scope
 from filas.phones import mask
 from filas_api.envelope import ok
@@ -54,8 +54,8 @@ def record_reply(jid: str, text: str) -> dict:
     phone = jid.split("@", 1)[0]
     with session_scope() as session:
         answered = session.execute(
-            update(Contato)
-            .where(or_(Contato.whatsapp_id == jid, Contato.telefone == phone), Contato.respondeu_em.is_(None))
+            update(Contact)
+            .where(or_(Contact.whatsapp_id == jid, Contact.telefone == phone), Contact.respondeu_em.is_(None))
             .values(respondeu_em=utcnow())
         ).rowcount
         opted_out = _is_opt_out(text)
@@ -68,8 +68,8 @@ def record_reply(jid: str, text: str) -> dict:
 
 def _known_numbers(session, jid: str, phone: str) -> set[str]:
     """The E.164 numbers we store for this sender (the jid may lack the 9th digit)."""
-    found = set(session.scalars(select(Contato.telefone).where(or_(Contato.whatsapp_id == jid,
-                                                                   Contato.telefone == phone))))
+    found = set(session.scalars(select(Contact.telefone).where(or_(Contact.whatsapp_id == jid,
+                                                                   Contact.telefone == phone))))
     if found or not E164_DIGITS.fullmatch(phone):  # a group or other non-number sender: nothing to store
         return found
     return {phone}

@@ -12,7 +12,7 @@ from dramatiq.middleware import CurrentMessage
 
 from filas import contracts
 from filas.clock import utcnow
-from filas.db.models import MensagemTipo, WhatsappStatus
+from filas.db.models import MessageKind, WhatsappStatus
 from filas.errors import PermanentJobError
 from filas.runtime import current_job_id, report_progress, stop_if_cancelled
 from filas.settings import get_settings
@@ -31,10 +31,10 @@ logger = logging.getLogger(__name__)
 VALIDATION_CHUNK = 100
 
 
-def validate_numbers(campanha_id: int) -> dict[str, Any]:
+def validate_numbers(campaign_id: int) -> dict[str, Any]:
     """The worker's RowLifecycleMiddleware claimed the campaign for this job and closes it afterwards."""
-    total = records.count_contacts(campanha_id)
-    pending = records.contacts_to_validate(campanha_id)
+    total = records.count_contacts(campaign_id)
+    pending = records.contacts_to_validate(campaign_id)
     done = total - len(pending)
     with _gateway_errors_are_permanent():
         gateway = gateway_from_settings(get_settings())
@@ -42,7 +42,7 @@ def validate_numbers(campanha_id: int) -> dict[str, Any]:
             for start in range(0, len(pending), VALIDATION_CHUNK):
                 stop_if_cancelled()
                 chunk = pending[start:start + VALIDATION_CHUNK]
-                statuses = _check_numbers(gateway, [contato.telefone for contato in chunk])
+                statuses = _check_numbers(gateway, [contact.telefone for contact in chunk])
                 records.save_validation({c.id: (s.exists, s.whatsapp_id) for c, s in zip(chunk, statuses, strict=True)})
                 done += len(chunk)
                 report_progress(done, total)
@@ -50,27 +50,27 @@ def validate_numbers(campanha_id: int) -> dict[str, Any]:
             gateway.close()
     report_progress(total, total)
     return {
-        "campanha_id": campanha_id,
-        "validos": records.count_contacts(campanha_id, WhatsappStatus.VALIDO),
-        "invalidos": records.count_contacts(campanha_id, WhatsappStatus.INVALIDO),
+        "campanha_id": campaign_id,
+        "validos": records.count_contacts(campaign_id, WhatsappStatus.VALID),
+        "invalidos": records.count_contacts(campaign_id, WhatsappStatus.INVALID),
     }
 
 
-def send_campaign(campanha_id: int) -> dict[str, Any]:
+def send_campaign(campaign_id: int) -> dict[str, Any]:
     """Each contact is claimed before its send (send_once), so a redelivery skips those already done."""
-    campanha = records.load_campaign(campanha_id)
-    contatos = records.valid_contacts(campanha_id)
+    campaign = records.load_campaign(campaign_id)
+    contacts = records.valid_contacts(campaign_id)
     with _gateway_errors_are_permanent():
         gateway = gateway_from_settings(get_settings())
         try:
-            for done, contato in enumerate(contatos, start=1):
+            for done, contact in enumerate(contacts, start=1):
                 stop_if_cancelled()
-                send_once(gateway, contato, campanha.mensagem, MensagemTipo.INICIAL)
-                report_progress(done, len(contatos))
+                send_once(gateway, contact, campaign.mensagem, MessageKind.INITIAL)
+                report_progress(done, len(contacts))
         finally:
             gateway.close()
-    report_progress(len(contatos), len(contatos))
-    return {"campanha_id": campanha_id, **records.count_messages(campanha_id, MensagemTipo.INICIAL)}
+    report_progress(len(contacts), len(contacts))
+    return {"campanha_id": campaign_id, **records.count_messages(campaign_id, MessageKind.INITIAL)}
 
 
 def follow_up() -> dict[str, Any]:
@@ -99,9 +99,9 @@ def follow_up() -> dict[str, Any]:
     outcomes: Counter[str] = Counter()
     gateway = gateway_from_settings(settings)
     try:
-        for done, (contato, text) in enumerate(candidates, start=1):
+        for done, (contact, text) in enumerate(candidates, start=1):
             stop_if_cancelled()
-            outcomes[send_once(gateway, contato, text, MensagemTipo.FOLLOW_UP, referencia)] += 1
+            outcomes[send_once(gateway, contact, text, MessageKind.FOLLOW_UP, referencia)] += 1
             report_progress(done, len(candidates))
     finally:
         gateway.close()

@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import delete
 
 from filas.clock import utcnow
-from filas.db.models import PortalEvidencia, PortalLog
+from filas.db.models import BookingEvidence, BookingLog
 from filas.db.session import session_scope
 from filas.settings import get_settings
 
@@ -17,6 +17,6 @@ def cleanup() -> dict[str, Any]:
     log_cutoff = now - timedelta(days=settings.log_retention_days)
     evidence_cutoff = now - timedelta(days=settings.portal_evidence_retention_days)
     with session_scope() as session:
-        logs = session.execute(delete(PortalLog).where(PortalLog.criado_em < log_cutoff)).rowcount
-        evidence = session.execute(delete(PortalEvidencia).where(PortalEvidencia.criado_em < evidence_cutoff)).rowcount
+        logs = session.execute(delete(BookingLog).where(BookingLog.criado_em < log_cutoff)).rowcount
+        evidence = session.execute(delete(BookingEvidence).where(BookingEvidence.criado_em < evidence_cutoff)).rowcount
     return {"portal_logs_apagados": logs, "portal_evidencias_apagadas": evidence}

@@ -9,41 +9,41 @@ from sqlalchemy.orm import Session
 
 from filas.clock import utcnow
 from filas.db.models import (
-    Campanha,
-    CampanhaStatus,
-    Contato,
-    ExecucaoPeriodica,
-    Mensagem,
-    MensagemStatus,
-    MensagemTipo,
+    Campaign,
+    CampaignMessage,
+    CampaignStatus,
+    Contact,
+    MessageKind,
+    MessageStatus,
     OptOut,
+    PeriodicRun,
     WhatsappStatus,
 )
 from filas.db.session import session_scope
 
 
-def load_campaign(campanha_id: int) -> Campanha | None:
+def load_campaign(campaign_id: int) -> Campaign | None:
     with session_scope() as session:
-        return session.get(Campanha, campanha_id)
+        return session.get(Campaign, campaign_id)
 
 
-def set_campaign_status(campanha_id: int, status: str) -> None:
+def set_campaign_status(campaign_id: int, status: str) -> None:
     with session_scope() as session:
-        session.get(Campanha, campanha_id, with_for_update=True).status = status
+        session.get(Campaign, campaign_id, with_for_update=True).status = status
 
 
-def contacts_to_validate(campanha_id: int) -> list[Contato]:
+def contacts_to_validate(campaign_id: int) -> list[Contact]:
     with session_scope() as session:
         return list(session.scalars(
-            select(Contato).where(Contato.campanha_id == campanha_id,
-                                  Contato.whatsapp_status == WhatsappStatus.PENDENTE).order_by(Contato.id)
+            select(Contact).where(Contact.campaign_id == campaign_id,
+                                  Contact.whatsapp_status == WhatsappStatus.PENDING).order_by(Contact.id)
         ))
 
 
-def count_contacts(campanha_id: int, whatsapp_status: str | None = None) -> int:
-    query = select(func.count()).select_from(Contato).where(Contato.campanha_id == campanha_id)
+def count_contacts(campaign_id: int, whatsapp_status: str | None = None) -> int:
+    query = select(func.count()).select_from(Contact).where(Contact.campaign_id == campaign_id)
     if whatsapp_status:
-        query = query.where(Contato.whatsapp_status == whatsapp_status)
+        query = query.where(Contact.whatsapp_status == whatsapp_status)
     with session_scope() as session:
         return session.scalar(query)
 
@@ -52,20 +52,20 @@ def save_validation(results: dict[int, tuple[bool, str | None]]) -> None:
     """contact id → (has WhatsApp, the gateway's id for it)."""
     with session_scope() as session:
         for contact_id, (exists_, whatsapp_id) in results.items():
-            contato = session.get(Contato, contact_id)
-            contato.whatsapp_status = WhatsappStatus.VALIDO if exists_ else WhatsappStatus.INVALIDO
-            contato.whatsapp_id = whatsapp_id
+            contact = session.get(Contact, contact_id)
+            contact.whatsapp_status = WhatsappStatus.VALID if exists_ else WhatsappStatus.INVALID
+            contact.whatsapp_id = whatsapp_id
 
 
-def valid_contacts(campanha_id: int) -> list[Contato]:
+def valid_contacts(campaign_id: int) -> list[Contact]:
     with session_scope() as session:
         return list(session.scalars(
-            select(Contato).where(Contato.campanha_id == campanha_id,
-                                  Contato.whatsapp_status == WhatsappStatus.VALIDO).order_by(Contato.id)
+            select(Contact).where(Contact.campaign_id == campaign_id,
+                                  Contact.whatsapp_status == WhatsappStatus.VALID).order_by(Contact.id)
         ))
 
 
-def claim_message(contato: Contato, tipo: str, referencia: str = "") -> Mensagem | None:
+def claim_message(contact: Contact, tipo: str, referencia: str = "") -> CampaignMessage | None:
     """Insert the message row before sending; None if this contact already has it (sent or claimed).
 
     The unique key (contact, kind, reference) is what makes a redelivered send skip done contacts. An
@@ -73,76 +73,78 @@ def claim_message(contato: Contato, tipo: str, referencia: str = "") -> Mensagem
     can leave a row 'enviando' for a message that was never going to leave."""
     try:
         with session_scope() as session:
-            opted_out = session.get(OptOut, contato.telefone) is not None
-            mensagem = Mensagem(campanha_id=contato.campanha_id, contato_id=contato.id, tipo=tipo,
-                                referencia=referencia,
-                                status=MensagemStatus.IGNORADA if opted_out else MensagemStatus.ENVIANDO,
-                                erro="opt-out" if opted_out else None)
-            session.add(mensagem)
+            opted_out = session.get(OptOut, contact.telefone) is not None
+            message = CampaignMessage(campaign_id=contact.campaign_id, contact_id=contact.id, tipo=tipo,
+                                      referencia=referencia,
+                                      status=MessageStatus.IGNORED if opted_out else MessageStatus.SENDING,
+                                      erro="opt-out" if opted_out else None)
+            session.add(message)
             session.flush()
-            return mensagem
+            return message
     except IntegrityError:
         return None
 
 
-def release_claim(mensagem_id: int) -> None:
+def release_claim(message_id: int) -> None:
     """The send surely did not leave (e.g. 429, connection refused): a retry may send it."""
     with session_scope() as session:
-        session.execute(delete(Mensagem).where(Mensagem.id == mensagem_id))
+        session.execute(delete(CampaignMessage).where(CampaignMessage.id == message_id))
 
 
-def finish_message(mensagem_id: int, status: str, gateway_message_id: str | None = None,
+def finish_message(message_id: int, status: str, gateway_message_id: str | None = None,
                    erro: str | None = None) -> None:
     with session_scope() as session:
-        mensagem = session.get(Mensagem, mensagem_id)
-        mensagem.status = status
-        mensagem.gateway_message_id = gateway_message_id
-        mensagem.erro = erro
-        if status == MensagemStatus.ENVIADA:
-            mensagem.enviado_em = utcnow()
+        message = session.get(CampaignMessage, message_id)
+        message.status = status
+        message.gateway_message_id = gateway_message_id
+        message.erro = erro
+        if status == MessageStatus.SENT:
+            message.enviado_em = utcnow()
 
 
-def count_messages(campanha_id: int, tipo: str, referencia: str = "") -> dict[str, int]:
+def count_messages(campaign_id: int, tipo: str, referencia: str = "") -> dict[str, int]:
     with session_scope() as session:
         return dict(session.execute(
-            select(Mensagem.status, func.count()).where(Mensagem.campanha_id == campanha_id, Mensagem.tipo == tipo,
-                                                        Mensagem.referencia == referencia)
-            .group_by(Mensagem.status)
+            select(CampaignMessage.status, func.count()).where(CampaignMessage.campaign_id == campaign_id,
+                                                               CampaignMessage.tipo == tipo,
+                                                               CampaignMessage.referencia == referencia)
+            .group_by(CampaignMessage.status)
         ).all())
 
 
 # A campaign the user cancelled, that failed, or that never went out gets no follow-up.
-NO_FOLLOW_UP = (CampanhaStatus.CANCELADA, CampanhaStatus.ERRO, CampanhaStatus.RASCUNHO)
+NO_FOLLOW_UP = (CampaignStatus.CANCELLED, CampaignStatus.ERROR, CampaignStatus.DRAFT)
 
 
-def follow_up_candidates(sent_before: datetime, referencia: str, max_follow_ups: int) -> list[tuple[Contato, str]]:
+def follow_up_candidates(sent_before: datetime, referencia: str, max_follow_ups: int) -> list[tuple[Contact, str]]:
     """(contact, follow-up text) for contacts whose first message left before `sent_before`, who have not
     answered, have not opted out, have no follow-up for `referencia` yet and fewer than the maximum, in
     campaigns that were not cancelled, failed or left as drafts.
 
     `sent_before` is an instant (aware): the column type (filas.db.types.UtcDateTime) compares it in UTC,
     on SQLite too."""
-    first_sent = select(Mensagem.id).where(
-        Mensagem.contato_id == Contato.id, Mensagem.tipo == MensagemTipo.INICIAL,
-        Mensagem.status == MensagemStatus.ENVIADA, Mensagem.enviado_em < sent_before,
+    first_sent = select(CampaignMessage.id).where(
+        CampaignMessage.contact_id == Contact.id, CampaignMessage.tipo == MessageKind.INITIAL,
+        CampaignMessage.status == MessageStatus.SENT, CampaignMessage.enviado_em < sent_before,
     )
-    follow_ups = select(func.count(Mensagem.id)).where(
-        Mensagem.contato_id == Contato.id, Mensagem.tipo == MensagemTipo.FOLLOW_UP
+    follow_ups = select(func.count(CampaignMessage.id)).where(
+        CampaignMessage.contact_id == Contact.id, CampaignMessage.tipo == MessageKind.FOLLOW_UP
     ).scalar_subquery()
-    today = select(Mensagem.id).where(
-        Mensagem.contato_id == Contato.id, Mensagem.tipo == MensagemTipo.FOLLOW_UP, Mensagem.referencia == referencia
+    today = select(CampaignMessage.id).where(
+        CampaignMessage.contact_id == Contact.id, CampaignMessage.tipo == MessageKind.FOLLOW_UP,
+        CampaignMessage.referencia == referencia,
     )
-    opted_out = select(OptOut.telefone).where(OptOut.telefone == Contato.telefone)
+    opted_out = select(OptOut.telefone).where(OptOut.telefone == Contact.telefone)
     query = (
-        select(Contato, Campanha.mensagem_follow_up)
-        .join(Campanha, Campanha.id == Contato.campanha_id)
-        .where(Campanha.mensagem_follow_up.is_not(None), Campanha.status.not_in(NO_FOLLOW_UP),
-               Contato.respondeu_em.is_(None),
+        select(Contact, Campaign.mensagem_follow_up)
+        .join(Campaign, Campaign.id == Contact.campaign_id)
+        .where(Campaign.mensagem_follow_up.is_not(None), Campaign.status.not_in(NO_FOLLOW_UP),
+               Contact.respondeu_em.is_(None),
                exists(first_sent), ~exists(today), ~exists(opted_out), follow_ups < max_follow_ups)
-        .order_by(Contato.id)
+        .order_by(Contact.id)
     )
     with session_scope() as session:
-        return [(contato, text) for contato, text in session.execute(query).all()]
+        return [(contact, text) for contact, text in session.execute(query).all()]
 
 
 def claim_daily_run(actor: str, referencia: date, job_id: str) -> bool:
@@ -154,20 +156,20 @@ def claim_daily_run(actor: str, referencia: date, job_id: str) -> bool:
         claimed = session.scalar(
             _insert(session).values(actor=actor, referencia=referencia, job_id=job_id, iniciado_em=utcnow())
             .on_conflict_do_nothing(index_elements=["actor", "referencia"])
-            .returning(ExecucaoPeriodica.job_id)
+            .returning(PeriodicRun.job_id)
         )
         if claimed is not None:  # (RETURNING, not rowcount: the ORM session reports -1 for this insert)
             return True
-        run = session.get(ExecucaoPeriodica, (actor, referencia))
+        run = session.get(PeriodicRun, (actor, referencia))
         return run is not None and run.job_id == job_id and run.finalizado_em is None
 
 
 def finish_daily_run(actor: str, referencia: date, job_id: str) -> None:
     with session_scope() as session:
         session.execute(
-            update(ExecucaoPeriodica)
-            .where(ExecucaoPeriodica.actor == actor, ExecucaoPeriodica.referencia == referencia,
-                   ExecucaoPeriodica.job_id == job_id)
+            update(PeriodicRun)
+            .where(PeriodicRun.actor == actor, PeriodicRun.referencia == referencia,
+                   PeriodicRun.job_id == job_id)
             .values(finalizado_em=utcnow())
         )
 
@@ -175,7 +177,7 @@ def finish_daily_run(actor: str, referencia: date, job_id: str) -> None:
 def _insert(session: Session) -> postgresql.Insert | sqlite.Insert:
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        return postgresql.insert(ExecucaoPeriodica)
+        return postgresql.insert(PeriodicRun)
     if dialect == "sqlite":
-        return sqlite.insert(ExecucaoPeriodica)
+        return sqlite.insert(PeriodicRun)
     raise RuntimeError(f"no INSERT ... ON CONFLICT for the {dialect} dialect")

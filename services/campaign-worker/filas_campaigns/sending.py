@@ -2,7 +2,7 @@
 
 import logging
 
-from filas.db.models import Contato, MensagemStatus
+from filas.db.models import Contact, MessageStatus
 from filas.phones import mask
 from filas_campaigns import metrics, records
 from filas_campaigns.gateways import (
@@ -21,28 +21,28 @@ class Outcome:
     ALREADY_DONE = "ja_feita"  # an earlier delivery of this job already handled the contact
 
 
-def send_once(gateway: WhatsAppGateway, contato: Contato, text: str, tipo: str, referencia: str = "") -> str:
-    mensagem = records.claim_message(contato, tipo, referencia)
-    if mensagem is None:
+def send_once(gateway: WhatsAppGateway, contact: Contact, text: str, tipo: str, referencia: str = "") -> str:
+    message = records.claim_message(contact, tipo, referencia)
+    if message is None:
         return Outcome.ALREADY_DONE
-    if mensagem.status == MensagemStatus.IGNORADA:
+    if message.status == MessageStatus.IGNORED:
         metrics.message_outcome(metrics.OPTED_OUT)
         return Outcome.SKIPPED
-    mensagem_id = mensagem.id
+    message_id = message.id
     try:
-        sent = gateway.send_text(contato.whatsapp_id or contato.telefone, text)
+        sent = gateway.send_text(contact.whatsapp_id or contact.telefone, text)
     except RecipientRejected as error:
-        records.finish_message(mensagem_id, MensagemStatus.FALHOU, erro=str(error))
+        records.finish_message(message_id, MessageStatus.FAILED, erro=str(error))
         metrics.message_outcome(metrics.INVALID_NUMBER)
         return Outcome.FAILED
     except GatewayTransientError as error:
         metrics.gateway_error(error)
         metrics.message_outcome(metrics.OUTCOME_UNKNOWN if error.outcome_unknown else metrics.FAILED)
         if not error.outcome_unknown:
-            records.release_claim(mensagem_id)
+            records.release_claim(message_id)
         # else: it may have arrived; the row stays 'enviando' and is never sent again (no duplicates).
         raise
-    records.finish_message(mensagem_id, MensagemStatus.ENVIADA, gateway_message_id=sent.gateway_message_id)
+    records.finish_message(message_id, MessageStatus.SENT, gateway_message_id=sent.gateway_message_id)
     metrics.message_outcome(metrics.SENT)
-    logger.info("sent %s message to %s", tipo, mask(contato.telefone))
+    logger.info("sent %s message to %s", tipo, mask(contact.telefone))
     return Outcome.SENT

@@ -9,7 +9,7 @@ from typing import Any
 
 from playwright.sync_api import Browser
 
-from filas.db.models import PortalIntegracao
+from filas.db.models import Booking
 from filas.runtime import attempt_number, current_job_id, enter_point_of_no_return, stop_if_cancelled
 from filas.settings import get_settings
 from filas_portal import metrics, records
@@ -25,79 +25,79 @@ from filas_portal.portal_client import (
 logger = logging.getLogger(__name__)
 
 
-def schedule_booking(integracao_id: int) -> dict[str, Any]:
+def schedule_booking(booking_id: int) -> dict[str, Any]:
     with metrics.booking_attempt():
-        return _book(integracao_id)
+        return _book(booking_id)
 
 
-def _book(integracao_id: int) -> dict[str, Any]:
+def _book(booking_id: int) -> dict[str, Any]:
     job_id = current_job_id()
-    integracao = records.load_integration(integracao_id)
+    booking = records.load_booking(booking_id)
     # Safe points: before the browser opens, and before the form is submitted (_before_submit). Once the
     # form is sent, a booking runs to its end.
     stop_if_cancelled()
     saved_session = records.load_portal_session()
     with browser_for_booking() as browser:
-        portal = _portal_client(browser, integracao.id, job_id, saved_session.storage_state)
+        portal = _portal_client(browser, booking.id, job_id, saved_session.storage_state)
         try:
             with metrics.timed_on_portal():
-                result = portal.book(_booking_request(integracao))
+                result = portal.book(_booking_request(booking))
         except PortalPermanentError as error:
-            records.add_log(integracao.id, job_id, "erro", str(error), level="erro")
+            records.add_log(booking.id, job_id, "erro", str(error), level="erro")
             raise
         except PortalTransientError as error:
-            records.add_log(integracao.id, job_id, "erro", str(error), level="aviso")
+            records.add_log(booking.id, job_id, "erro", str(error), level="aviso")
             raise
         finally:
             records.keep_portal_session(saved_session, portal.storage_state())
-    records.mark_booked(integracao.id, result.protocolo)
-    records.add_log(integracao.id, job_id, "concluido", f"protocolo {result.protocolo}")
+    records.mark_booked(booking.id, result.protocolo)
+    records.add_log(booking.id, job_id, "concluido", f"protocolo {result.protocolo}")
     metrics.booking_done(result)
     return {"protocolo": result.protocolo, "ja_existia": result.already_existed}
 
 
-def _before_submit(integracao_id: int) -> None:
+def _before_submit(booking_id: int) -> None:
     """The last safe point, then the point of no return. No two deliveries of one booking reach the
     portal's submit: this one must still hold the row, and its lease now covers the submit and the
     reading of the protocol."""
     stop_if_cancelled()
     settings = get_settings()
     enter_point_of_no_return(seconds=3 * settings.portal_timeout_ms / 1000 + settings.job_lease_seconds)
-    records.mark_submitted(integracao_id)
+    records.mark_submitted(booking_id)
 
 
-def _on_step(integracao_id: int, job_id: str, step: str, message: str, evidence: EvidenceRecorder) -> None:
+def _on_step(booking_id: int, job_id: str, step: str, message: str, evidence: EvidenceRecorder) -> None:
     evidence.step(step)
     metrics.observe_step(step)
-    records.add_log(integracao_id, job_id, step, message)
+    records.add_log(booking_id, job_id, step, message)
 
 
 def _portal_client(
-    browser: Browser, integracao_id: int, job_id: str, storage_state: dict[str, Any] | None
+    browser: Browser, booking_id: int, job_id: str, storage_state: dict[str, Any] | None
 ) -> AtacadaoPortal:
     settings = get_settings()
     password = settings.portal_password.get_secret_value()
-    evidence = EvidenceRecorder(integracao_id, job_id, attempt_number(), secrets=(password,))
+    evidence = EvidenceRecorder(booking_id, job_id, attempt_number(), secrets=(password,))
     return AtacadaoPortal(
         browser,
         base_url=settings.portal_url,
         username=settings.portal_username,
         password=password,
         storage_state=storage_state,
-        on_step=lambda step, message: _on_step(integracao_id, job_id, step, message, evidence),
+        on_step=lambda step, message: _on_step(booking_id, job_id, step, message, evidence),
         timeout_ms=settings.portal_timeout_ms,
-        before_submit=lambda: _before_submit(integracao_id),
+        before_submit=lambda: _before_submit(booking_id),
         on_failure=evidence,
         blocked_urls=tuple(settings.portal_blocked_urls.split()),
     )
 
 
-def _booking_request(integracao: PortalIntegracao) -> BookingRequest:
+def _booking_request(booking: Booking) -> BookingRequest:
     return BookingRequest(
-        lote_id=integracao.lote_id,
-        data=integracao.data_agendamento,
-        hora=integracao.hora_agendamento,
-        transportadora=integracao.transportadora,
-        tipo_veiculo=integracao.tipo_veiculo,
-        search_first=integracao.submetido_em is not None,  # set just before any attempt's submit
+        lote_id=booking.lote_id,
+        data=booking.data_agendamento,
+        hora=booking.hora_agendamento,
+        transportadora=booking.transportadora,
+        tipo_veiculo=booking.tipo_veiculo,
+        search_first=booking.submetido_em is not None,  # set just before any attempt's submit
     )

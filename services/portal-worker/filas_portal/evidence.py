@@ -42,8 +42,8 @@ class Capture:
 class EvidenceRecorder:
     """Keeps, for one delivery of one booking, the last step logged and the evidence of its failure."""
 
-    def __init__(self, integracao_id: int, job_id: str, attempt: int, secrets: tuple[str, ...] = ()) -> None:
-        self.integracao_id = integracao_id
+    def __init__(self, booking_id: int, job_id: str, attempt: int, secrets: tuple[str, ...] = ()) -> None:
+        self.booking_id = booking_id
         self.job_id = job_id
         self.attempt = attempt
         self.secrets = tuple(secret for secret in secrets if secret)
@@ -57,10 +57,10 @@ class EvidenceRecorder:
             return
         try:
             capture = capture_page(page, self.secrets)
-            evidence_store.save(self.integracao_id, self.job_id, self.attempt, self.last_step,
+            evidence_store.save(self.booking_id, self.job_id, self.attempt, self.last_step,
                                 describe_failure(error), capture)
         except Exception:
-            logger.warning("integracao %s: evidence of the failure not kept", self.integracao_id, exc_info=True)
+            logger.warning("integracao %s: evidence of the failure not kept", self.booking_id, exc_info=True)
 
 
 def capture_page(page: Page, secrets: tuple[str, ...] = ()) -> Capture:

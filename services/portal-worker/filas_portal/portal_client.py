@@ -46,11 +46,11 @@ LOGIN_ERROR = "#erro-login"
 BOOKINGS_TABLE = "#lista-agendamentos"
 NO_BOOKINGS = "#nenhum-agendamento"
 BOOKING_ROWS = "tr.agendamento"
-FORM_LOTE = "#lote"
-FORM_DATA = "#data"
-FORM_HORA = "#hora"
-FORM_TRANSPORTADORA = "#transportadora"
-FORM_TIPO_VEICULO = "#tipo_veiculo"
+FORM_LOAD = "#lote"
+FORM_DATE = "#data"
+FORM_TIME = "#hora"
+FORM_CARRIER = "#transportadora"
+FORM_VEHICLE_TYPE = "#tipo_veiculo"
 FORM_SUBMIT = "#agendar"
 FORM_ERROR = "#erro"
 SLOT_UNAVAILABLE = "#horario-indisponivel"
@@ -183,33 +183,33 @@ class AtacadaoPortal:
             raise
 
     def _book_in(self, page: Page, request: BookingRequest) -> BookingResult:
-        lote = request.lote_id
+        load = request.lote_id
         if request.search_first:
-            self._step("busca", f"Verificando se o lote {lote} já tem agendamento no portal.")
-            existing = self._existing_protocol(page, lote)
+            self._step("busca", f"Verificando se o lote {load} já tem agendamento no portal.")
+            existing = self._existing_protocol(page, load)
             if existing:
-                self._step("busca", f"Lote {lote} já agendado no portal: protocolo {existing}.")
+                self._step("busca", f"Lote {load} já agendado no portal: protocolo {existing}.")
                 return BookingResult(protocolo=existing, already_existed=True)
         self._open(page, NEW_BOOKING_PATH)  # logs in first if the session is gone
         self._step(
-            "formulario", f"Preenchendo o agendamento do lote {lote} para {request.data:%d/%m/%Y} às {request.hora}."
+            "formulario", f"Preenchendo o agendamento do lote {load} para {request.data:%d/%m/%Y} às {request.hora}."
         )
-        self._raise_if_captcha(page, lote)
+        self._raise_if_captcha(page, load)
         self._fill_form(page, request)
         if self._before_submit is not None:
             self._before_submit()  # the caller's last word before the portal books: it may still stop here
-        protocolo = self._submit_form(page, lote)
+        protocolo = self._submit_form(page, load)
         self._step("confirmacao", f"Agendamento confirmado: protocolo {protocolo}.")
         return BookingResult(protocolo=protocolo, already_existed=False)
 
-    def _existing_protocol(self, page: Page, lote: str) -> str | None:
-        self._open(page, f"{BOOKINGS_PATH}?{urlencode({'lote': lote})}")
+    def _existing_protocol(self, page: Page, load: str) -> str | None:
+        self._open(page, f"{BOOKINGS_PATH}?{urlencode({'lote': load})}")
         if not (page.locator(BOOKINGS_TABLE).count() or page.locator(NO_BOOKINGS).count()):
             # Booking without knowing whether the load is booked could book it twice.
             raise PortalPermanentError(f"Não foi possível ler a lista de agendamentos do portal ({page.url}).")
         rows = page.locator(BOOKING_ROWS).evaluate_all(_ROWS_SCRIPT)
         # The portal's search may match more than this exact load.
-        return next((protocolo for row_lote, protocolo in rows if row_lote == lote and protocolo), None)
+        return next((protocolo for row_load, protocolo in rows if row_load == load and protocolo), None)
 
     def _open(self, page: Page, path: str) -> None:
         """Go to a page behind the login, logging in first if the saved session is gone."""
@@ -241,11 +241,11 @@ class AtacadaoPortal:
         self._step("login", "Login aceito pelo portal.")
 
     def _fill_form(self, page: Page, request: BookingRequest) -> None:
-        page.fill(FORM_LOTE, request.lote_id)
-        page.fill(FORM_DATA, request.data.isoformat())
-        self._choose(page, FORM_HORA, request.hora, "horário")
-        self._choose(page, FORM_TRANSPORTADORA, request.transportadora, "transportadora")
-        self._choose(page, FORM_TIPO_VEICULO, request.tipo_veiculo, "tipo de veículo")
+        page.fill(FORM_LOAD, request.lote_id)
+        page.fill(FORM_DATE, request.data.isoformat())
+        self._choose(page, FORM_TIME, request.hora, "horário")
+        self._choose(page, FORM_CARRIER, request.transportadora, "transportadora")
+        self._choose(page, FORM_VEHICLE_TYPE, request.tipo_veiculo, "tipo de veículo")
 
     def _choose(self, page: Page, select: str, wanted: str, label: str) -> None:
         """Select by value (the portal's code) or visible text, ignoring case and accents; a choice the portal
@@ -260,13 +260,13 @@ class AtacadaoPortal:
             raise BookingRejected(f"O portal não oferece {label} '{wanted}'. Opções do portal: {offered}.")
         page.select_option(select, value=value)
 
-    def _submit_form(self, page: Page, lote: str) -> str:
+    def _submit_form(self, page: Page, load: str) -> str:
         with page.expect_navigation() as navigation:
             page.click(FORM_SUBMIT)
         self._check(navigation.value, "envio do agendamento")
         if page.locator(PROTOCOL).count():
             return _text(page, PROTOCOL)
-        self._raise_if_captcha(page, lote)
+        self._raise_if_captcha(page, load)
         if page.locator(SLOT_UNAVAILABLE).count():
             raise SlotUnavailable(_text(page, SLOT_UNAVAILABLE))
         if page.locator(FORM_ERROR).count():
@@ -294,13 +294,13 @@ class AtacadaoPortal:
 
     def _reaches_form(self, page: Page) -> bool:
         self._check(page.goto(self._base_url + NEW_BOOKING_PATH), NEW_BOOKING_PATH)
-        return not self._on_login_page(page) and page.locator(FORM_LOTE).count() > 0
+        return not self._on_login_page(page) and page.locator(FORM_LOAD).count() > 0
 
     def _wait_for_form(self, page: Page, timeout_ms: int) -> None:
         page.goto(self._base_url + NEW_BOOKING_PATH)
         # The person may log in, answer a CAPTCHA, get it wrong and try again: only the form says it worked.
         try:
-            page.wait_for_selector(FORM_LOTE, timeout=timeout_ms)
+            page.wait_for_selector(FORM_LOAD, timeout=timeout_ms)
         except PlaywrightTimeoutError as exc:
             raise PortalPermanentError(
                 f"Ninguém entrou no portal em {timeout_ms / 1000:g} s; a sessão não foi salva.") from exc
@@ -317,9 +317,9 @@ class AtacadaoPortal:
         with contextlib.suppress(PlaywrightError):  # browser gone: keep the previous session
             self._storage_state = dict(context.storage_state())
 
-    def _raise_if_captcha(self, page: Page, lote: str) -> None:
+    def _raise_if_captcha(self, page: Page, load: str) -> None:
         if page.locator(CAPTCHA).count():
-            raise CaptchaRequired(f"O portal pediu CAPTCHA ao agendar o lote {lote}: {SET_UP_SESSION}.")
+            raise CaptchaRequired(f"O portal pediu CAPTCHA ao agendar o lote {load}: {SET_UP_SESSION}.")
 
     def _on_login_page(self, page: Page) -> bool:
         return page.locator(LOGIN_FORM).count() > 0

@@ -6,7 +6,7 @@ import socket
 from typing import Any
 
 from filas.clock import utcnow
-from filas.db.models import IntegracaoStatus, PortalIntegracao, PortalLog
+from filas.db.models import Booking, BookingLog, BookingStatus
 from filas.db.session import session_scope
 from filas_portal import session_store
 
@@ -15,30 +15,30 @@ logger = logging.getLogger(__name__)
 PORTAL = session_store.PORTAL
 
 
-def load_integration(integracao_id: int) -> PortalIntegracao | None:
+def load_booking(booking_id: int) -> Booking | None:
     with session_scope() as session:
-        return session.get(PortalIntegracao, integracao_id)
+        return session.get(Booking, booking_id)
 
 
-def mark_booked(integracao_id: int, protocolo: str) -> None:
+def mark_booked(booking_id: int, protocolo: str) -> None:
     with session_scope() as session:
-        integracao = session.get(PortalIntegracao, integracao_id, with_for_update=True)
-        integracao.status = IntegracaoStatus.AGENDADO
-        integracao.protocolo = protocolo
-        integracao.mensagem = None
+        booking = session.get(Booking, booking_id, with_for_update=True)
+        booking.status = BookingStatus.BOOKED
+        booking.protocolo = protocolo
+        booking.mensagem = None
 
 
-def mark_submitted(integracao_id: int) -> None:
+def mark_submitted(booking_id: int) -> None:
     """The form is about to go to the portal: from now on a later delivery looks for this booking first."""
     with session_scope() as session:
-        session.get(PortalIntegracao, integracao_id, with_for_update=True).submetido_em = utcnow()
+        session.get(Booking, booking_id, with_for_update=True).submetido_em = utcnow()
 
 
-def add_log(integracao_id: int, job_id: str, step: str, message: str, level: str = "info") -> None:
+def add_log(booking_id: int, job_id: str, step: str, message: str, level: str = "info") -> None:
     """Committed at once, so that the front end sees each step while the booking runs."""
     with session_scope() as session:
-        session.add(PortalLog(integracao_id=integracao_id, job_id=job_id, etapa=step, nivel=level, mensagem=message))
-    logger.info("integracao %s [%s] %s", integracao_id, step, message)
+        session.add(BookingLog(booking_id=booking_id, job_id=job_id, etapa=step, nivel=level, mensagem=message))
+    logger.info("integracao %s [%s] %s", booking_id, step, message)
 
 
 def load_portal_session() -> session_store.SavedSession:

@@ -30,7 +30,7 @@ from periodiq import cron
 
 from filas.broker import get_job_store, get_redis
 from filas.contracts import ActorContract
-from filas.db.models import ExecucaoPeriodica
+from filas.db.models import PeriodicRun
 from filas.db.session import session_scope
 from filas.jobs import JobStatus
 from filas_scheduler import metrics
@@ -123,7 +123,7 @@ class DailyJob:
 
     def _has_run(self, day: date) -> bool:
         with session_scope() as session:
-            return session.get(ExecucaoPeriodica, (self.actor_name, day)) is not None
+            return session.get(PeriodicRun, (self.actor_name, day)) is not None
 
     def _is_waiting(self, day: date) -> bool:
         job_id = self.client.get(self._marker(day))

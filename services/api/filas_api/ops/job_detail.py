@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from filas import contracts, lifecycle
-from filas.db.models import Contato, Mensagem, MensagemStatus, PortalIntegracao, PortalLog
+from filas.db.models import Booking, BookingLog, CampaignMessage, Contact, MessageStatus
 from filas.db.session import session_scope
 from filas.dead_letters import DeadLetter, find_dead_letter
 from filas.jobs import Job, JobStatus
@@ -67,7 +67,7 @@ def job_detail(job_id: str) -> JobDetail | None:
 def _add_row(detail: JobDetail, row: Any) -> None:
     detail.subject = subject(row)
     detail.lifecycle = {name: getattr(row, name) for name in LIFECYCLE_FIELDS}
-    if isinstance(row, PortalIntegracao):
+    if isinstance(row, Booking):
         detail.row_kind = "booking"
         detail.row = {name: getattr(row, name) for name in BOOKING_FIELDS}
         detail.logs = _step_logs(row.id)
@@ -79,31 +79,32 @@ def _add_row(detail: JobDetail, row: Any) -> None:
         detail.failed_messages = _failed_messages(row.id)
 
 
-def _step_logs(integracao_id: int) -> list[dict[str, Any]]:
+def _step_logs(booking_id: int) -> list[dict[str, Any]]:
     """Every step the portal worker recorded for the booking, of this job and the ones before it."""
     with session_scope() as session:
-        logs = session.scalars(select(PortalLog).where(PortalLog.integracao_id == integracao_id)
-                               .order_by(PortalLog.id.desc()).limit(LOGS_SHOWN)).all()
+        logs = session.scalars(select(BookingLog).where(BookingLog.booking_id == booking_id)
+                               .order_by(BookingLog.id.desc()).limit(LOGS_SHOWN)).all()
         return [{"criado_em": log.criado_em, "etapa": log.etapa, "nivel": log.nivel, "mensagem": log.mensagem,
                  "job_id": log.job_id} for log in reversed(logs)]
 
 
-def _campaign_counts(campanha_id: int) -> dict[str, dict[str, int]]:
+def _campaign_counts(campaign_id: int) -> dict[str, dict[str, int]]:
     with session_scope() as session:
-        contacts = session.execute(select(Contato.whatsapp_status, func.count())
-                                   .where(Contato.campanha_id == campanha_id).group_by(Contato.whatsapp_status))
-        messages = session.execute(select(Mensagem.status, func.count())
-                                   .where(Mensagem.campanha_id == campanha_id).group_by(Mensagem.status))
+        contacts = session.execute(select(Contact.whatsapp_status, func.count())
+                                   .where(Contact.campaign_id == campaign_id).group_by(Contact.whatsapp_status))
+        messages = session.execute(select(CampaignMessage.status, func.count())
+                                   .where(CampaignMessage.campaign_id == campaign_id).group_by(CampaignMessage.status))
         return {"contatos (WhatsApp)": dict(contacts.all()), "mensagens": dict(messages.all())}
 
 
-def _failed_messages(campanha_id: int) -> list[dict[str, Any]]:
+def _failed_messages(campaign_id: int) -> list[dict[str, Any]]:
     """The latest failed sends, with the patient's name and number masked (personal data)."""
     with session_scope() as session:
         failed = session.execute(
-            select(Mensagem.tipo, Mensagem.erro, Mensagem.criado_em, Contato.nome, Contato.telefone)
-            .join(Contato, Contato.id == Mensagem.contato_id)
-            .where(Mensagem.campanha_id == campanha_id, Mensagem.status == MensagemStatus.FALHOU)
-            .order_by(Mensagem.id.desc()).limit(FAILED_MESSAGES_SHOWN)).all()
+            select(CampaignMessage.tipo, CampaignMessage.erro, CampaignMessage.criado_em, Contact.nome,
+                   Contact.telefone)
+            .join(Contact, Contact.id == CampaignMessage.contact_id)
+            .where(CampaignMessage.campaign_id == campaign_id, CampaignMessage.status == MessageStatus.FAILED)
+            .order_by(CampaignMessage.id.desc()).limit(FAILED_MESSAGES_SHOWN)).all()
         return [{"contato": f"{mask_name(m.nome)} ({mask(m.telefone)})", "tipo": m.tipo, "erro": m.erro,
                  "criado_em": m.criado_em} for m in failed]

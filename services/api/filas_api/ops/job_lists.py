@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from filas import contracts, lifecycle
 from filas.broker import get_job_store
-from filas.db.models import Campanha, PortalIntegracao
+from filas.db.models import Booking, Campaign
 from filas.db.session import session_scope
 from filas.jobs import Job, JobStatus
 from filas_api.job_views import current_status
@@ -88,15 +88,15 @@ def _line(job_id: str, row: Any, view: Job | None) -> JobLine:
 
 
 def _actor_of(row: Any) -> str:
-    if isinstance(row, PortalIntegracao):
+    if isinstance(row, Booking):
         return contracts.SCHEDULE_BOOKING.name
     return contracts.VALIDATE_NUMBERS.name if row.job_id == row.validacao_job_id else contracts.SEND_CAMPAIGN.name
 
 
 def subject(row: Any) -> str:
     """What the job works on, in a few words."""
-    if isinstance(row, PortalIntegracao):
+    if isinstance(row, Booking):
         return f"integração {row.id} · lote {row.lote_id}"
-    if isinstance(row, Campanha):
+    if isinstance(row, Campaign):
         return f"campanha {row.id} · {row.nome}"
     return "—"
