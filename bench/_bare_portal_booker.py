@@ -5,12 +5,18 @@ The same steps as the portal worker's first attempt at a booking, and nothing el
 session, the booking form, the submit, the protocol. No queue, no database, no logs. Prints one JSON line:
 per-booking seconds and the protocols, for the benchmark to compare against the worker in the same run.
 
+It talks with the benchmark over stdin/stdout so that the benchmark measures the booking phase alone, as it
+does for the worker, on the live process tree (CPU of Chromium's exited renderers is only visible there):
+it prints "ready" once its browsers are up, books when it reads a line, prints its JSON line, and closes its
+browsers when it reads another.
+
     python bench/_bare_portal_booker.py URL USERNAME PASSWORD --bookings 40 --threads 2 [--block]
 """
 
 import argparse
 import datetime as dt
 import json
+import sys
 import threading
 import time
 
@@ -43,23 +49,37 @@ def main() -> None:
         with lock:
             return next(numbers, None)
 
+    launched, finished = threading.Barrier(args.threads + 1), threading.Barrier(args.threads + 1)
+    go, close = threading.Event(), threading.Event()
+
     def book_loads() -> None:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=args.chromium, args=list(CHROMIUM_FLAGS))
+            launched.wait()
+            go.wait()
             while (number := next_number()) is not None:
                 started = time.monotonic()
                 protocol = book(browser, args, session, f"{args.prefix}-{number:04d}")
                 with lock:
                     durations.append(time.monotonic() - started)
                     protocols.append(protocol)
+            finished.wait()
+            close.wait()
             browser.close()
 
     threads = [threading.Thread(target=book_loads) for _ in range(args.threads)]
     for thread in threads:
         thread.start()
+    launched.wait()
+    print("ready", flush=True)
+    sys.stdin.readline()
+    go.set()
+    finished.wait()
+    print(json.dumps({"durations": durations, "protocols": protocols}), flush=True)
+    sys.stdin.readline()
+    close.set()
     for thread in threads:
         thread.join()
-    print(json.dumps({"durations": durations, "protocols": protocols}), flush=True)
 
 
 def log_in(args: argparse.Namespace) -> dict:

@@ -20,7 +20,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import resource
 import signal
 import subprocess
 import sys
@@ -145,7 +144,7 @@ def main(bench: Bench, args: argparse.Namespace) -> None:
             ["bookings made / failed", *[f"{b.made} / {b.failed}" for b in bare],
              f"{len(finished)} / {len(failed)}", ""],
             ["throughput (bookings/min)", *[f"{b.per_minute:.0f}" for b in bare],
-             f"{len(finished) / server_wall * 60:.0f}", ratio(bare[0].per_minute, len(finished) / server_wall * 60)],
+             f"{len(finished) / server_wall * 60:.0f}", ratio(len(finished) / server_wall * 60, bare[0].per_minute)],
             ["time per booking p50 (s)", *[f"{b.p50:.2f}" for b in bare], f"{percentile(processing, 50):.2f}",
              ratio(percentile(processing, 50), bare[0].p50)],
             ["time per booking p95 (s)", *[f"{percentile(b.durations, 95):.2f}" for b in bare],
@@ -228,25 +227,28 @@ def run_bare_script(config, bookings: int, block: bool) -> BareRun:
                config.secrets.portal_username, config.secrets.portal_password, "--bookings", str(bookings),
                "--threads", "2", "--prefix", "BLOCK" if block else "BARE", *(["--block"] if block else []),
                *(["--chromium", config.chromium_path] if config.chromium_path else [])]
-    started = time.monotonic()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    sampler = PssSampler(process.pid)
-    # Its processes have all ended (and been waited for) when it exits: their CPU is what this process reaped.
-    reaped_before = _reaped_cpu_seconds()
-    with sampler:
-        output, _ = process.communicate(timeout=60 + 5 * bookings)
-    wall = time.monotonic() - started
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        if process.stdout.readline().strip() != "ready":
+            raise RuntimeError("the bare script did not start")
+        sampler = PssSampler(process.pid)
+        with sampler:
+            cpu_before, started = tree_cpu_seconds(process.pid), time.monotonic()
+            process.stdin.write("go\n")
+            process.stdin.flush()
+            result = json.loads(process.stdout.readline())
+            wall = time.monotonic() - started
+            cpu = cpu_used(cpu_before, tree_cpu_seconds(process.pid))["all"]
+        process.stdin.write("close\n")
+        process.stdin.close()
+        process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
     if process.returncode != 0:
         raise RuntimeError(f"the bare script failed with exit status {process.returncode}")
-    result = json.loads(output.strip().splitlines()[-1])
-    cpu = _reaped_cpu_seconds() - reaped_before
     return BareRun(result["durations"], len(result["protocols"]), bookings - len(result["protocols"]), wall,
                    cpu / bookings, sampler.peak_kib)
-
-
-def _reaped_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def memory_curve(api: httpx.Client, worker_pid: int, count: int, seen_pids: dict[int, str]) -> list[tuple]:
