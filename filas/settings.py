@@ -120,12 +120,59 @@ class Settings(BaseSettings):
     )
 
     # --- campaign worker --------------------------------------------------------------------
-    whatsapp_gateway: str = Field("evolution", description="WhatsApp gateway adapter")
+    whatsapp_gateway: Literal["evolution", "meta"] = Field(
+        "evolution", description="WhatsApp gateway adapter: evolution (Evolution API) or meta (WhatsApp Cloud API)"
+    )
     evolution_url: str = Field("http://127.0.0.1:8102", description="Evolution API base URL")
     evolution_api_key: SecretStr = Field(SecretStr(""), description="Evolution API key (header apikey)")
     evolution_instance: str = Field("filas", description="Evolution API instance name")
+    meta_url: str = Field("https://graph.facebook.com", description="WhatsApp Cloud API base URL (Graph API)")
+    meta_api_version: str = Field("v21.0", description="Graph API version in the Cloud API's paths")
+    meta_access_token: SecretStr = Field(SecretStr(""), description="WhatsApp Cloud API access token (Bearer)")
+    meta_phone_number_id: str = Field("", description="WhatsApp Cloud API sending number's id")
+    meta_app_secret: SecretStr = Field(
+        SecretStr(""), description="Meta app secret: verifies the X-Hub-Signature-256 of Cloud API webhooks"
+    )
+    meta_verify_token: SecretStr = Field(
+        SecretStr(""), description="Token Meta echoes when it verifies the webhook URL (GET hub.verify_token)"
+    )
+    meta_template_language: str = Field(
+        "pt_BR", description="Language of Cloud API templates a campaign names none for"
+    )
     gateway_timeout_seconds: float = Field(15.0, description="Timeout of one gateway HTTP call")
-    follow_up_max: int = Field(3, description="Follow-ups a contact who never answers receives at most")
+    whatsapp_rate_per_second: float = Field(
+        0.0, ge=0, description="Messages per second per sending number, shared by every campaign worker replica; "
+        "0: the gateway's default (evolution 1, meta 80, the Cloud API's default throughput)"
+    )
+    campaign_chunk_size: int = Field(
+        200, ge=1, description="Contacts one delivery of a campaign send claims and sends; the next chunk is a new "
+        "delivery of the same job (pause, cancel and worker shutdown take effect between chunks)"
+    )
+    campaign_send_concurrency: int = Field(
+        8, ge=1, description="Sends of one chunk in flight at once (the rate limit still paces them)"
+    )
+    campaign_unknown_send_wait_seconds: int = Field(
+        600, ge=0, description="A send cut off with its outcome unknown, that the gateway cannot look up (Cloud API) "
+        "and no status webhook resolved, is sent again after this long"
+    )
+    opt_out_key: SecretStr = Field(
+        SecretStr(""), description="Key of the hash opt-outs are kept as (set it in production; changing it forgets "
+        "every opt-out)"
+    )
+    opt_out_words: str = Field(
+        "SAIR,PARAR,STOP,CANCELAR,DESCADASTRAR,NAO QUERO",
+        description="Comma-separated replies that opt a number out (case and accents ignored)",
+    )
+    follow_up_after_days: int = Field(
+        1, ge=1, description="Days without an answer after a message before a contact gets a follow-up "
+        "(a campaign may set its own)"
+    )
+    follow_up_max: int = Field(
+        3, ge=0, description="Follow-ups a contact who never answers receives at most (a campaign may set its own)"
+    )
+    contact_retention_days: int = Field(
+        180, ge=1, description="Contacts and their messages older than this are deleted by clean-up (opt-outs stay)"
+    )
 
     # --- scheduler ----------------------------------------------------------------------------
     scheduler_lock_ttl_seconds: int = Field(

@@ -22,6 +22,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from filas.clock import utcnow
 from filas.db.types import UtcDateTime
+from filas.phones import phone_key
 
 
 class Base(DeclarativeBase):
@@ -179,6 +180,7 @@ class CampaignStatus(StrEnum):
     VALIDATING = "validando"
     VALIDATED = "validada"
     SENDING = "enviando"
+    PAUSED = "pausada"  # its send stopped between two chunks on the user's request; /enviar resumes it
     SENT = "enviada"
     CANCELLED = "cancelada"
     ERROR = "erro"
@@ -196,6 +198,14 @@ class Campaign(JobLifecycle, Timestamped, Base):
     status: Mapped[str] = mapped_column(String(20), default=CampaignStatus.DRAFT)
     validacao_job_id: Mapped[str | None] = mapped_column(String(36), index=True)
     envio_job_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    # Meta Cloud API: outside the 24 h window only an approved template may be sent. Its body parameters
+    # are, in order, the contact's fields named here ("nome" is the contact's name).
+    modelo: Mapped[str | None] = mapped_column(String(200))
+    modelo_idioma: Mapped[str | None] = mapped_column(String(20))
+    modelo_parametros: Mapped[list[str] | None] = mapped_column(JSON)
+    # Follow-up: after this many days without an answer, at most this many (None: the settings' defaults).
+    follow_up_dias: Mapped[int | None] = mapped_column(Integer)
+    follow_up_max: Mapped[int | None] = mapped_column(Integer)
 
     contacts: Mapped[list["Contact"]] = relationship(
         back_populates="campaign", order_by="Contact.id", cascade="all, delete-orphan"
@@ -215,6 +225,11 @@ class Contact(Base):
     campaign_id: Mapped[int] = mapped_column("campanha_id", ForeignKey("campanhas.id", ondelete="CASCADE"), index=True)
     nome: Mapped[str] = mapped_column(String(200))
     telefone: Mapped[str] = mapped_column(String(20))  # E.164 digits without '+', e.g. 5585999990001
+    # filas.phones.phone_key(telefone): what an opt-out is kept as; joined with opt_outs before every send.
+    telefone_hash: Mapped[str] = mapped_column(
+        String(64), index=True, default=lambda context: phone_key(context.get_current_parameters()["telefone"])
+    )
+    campos: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # template fields (CSV columns beyond nome, telefone)
     whatsapp_status: Mapped[str] = mapped_column(String(20), default=WhatsappStatus.PENDING)
     whatsapp_id: Mapped[str | None] = mapped_column(String(80))  # the gateway's id (may lack the 9th digit)
     respondeu_em: Mapped[datetime | None]
@@ -232,10 +247,19 @@ class MessageKind(StrEnum):
 
 
 class MessageStatus(StrEnum):
-    SENDING = "enviando"  # claimed; if a worker dies here we cannot know whether it left
+    SENDING = "enviando"  # claimed; a worker that dies here leaves it to be looked up at the gateway
     SENT = "enviada"
     FAILED = "falhou"
     IGNORED = "ignorada"  # opted out or no WhatsApp at send time
+
+
+class DeliveryStatus(StrEnum):
+    """What a gateway's status webhook says about a message that left."""
+
+    SENT = "enviada"
+    DELIVERED = "entregue"
+    READ = "lida"
+    FAILED = "falhou"
 
 
 class CampaignMessage(Base):
@@ -249,10 +273,13 @@ class CampaignMessage(Base):
     tipo: Mapped[str] = mapped_column(String(20))
     referencia: Mapped[str] = mapped_column(String(20), default="")  # follow-up: the day it belongs to
     status: Mapped[str] = mapped_column(String(20), default=MessageStatus.SENDING)
-    gateway_message_id: Mapped[str | None] = mapped_column(String(120))
+    gateway_message_id: Mapped[str | None] = mapped_column(String(120), index=True)
     erro: Mapped[str | None] = mapped_column(Text)
-    criado_em: Mapped[datetime] = mapped_column(default=utcnow)
+    criado_em: Mapped[datetime] = mapped_column(default=utcnow)  # when it was claimed
     enviado_em: Mapped[datetime | None]
+    # What the gateway's status webhooks said last (DeliveryStatus), and when.
+    entrega: Mapped[str | None] = mapped_column(String(20))
+    entrega_em: Mapped[datetime | None]
 
     contact: Mapped[Contact] = relationship(back_populates="messages")
 
@@ -262,11 +289,13 @@ class CampaignMessage(Base):
 
 
 class OptOut(Base):
-    """A number that asked not to be contacted (LGPD art. 18). Checked before every send."""
+    """A number that asked not to be contacted (LGPD art. 18). Checked before every send.
+
+    Kept as filas.phones.phone_key (a keyed hash), not as the number: it outlives the patient's erasure."""
 
     __tablename__ = "opt_outs"
 
-    telefone: Mapped[str] = mapped_column(String(20), primary_key=True)
+    telefone_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     motivo: Mapped[str | None] = mapped_column(Text)
     criado_em: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from filas.db.models import Campaign, Contact, OptOut
 from filas.db.session import session_scope
+from filas.phones import phone_key
 
 URL = "/api/webhooks/evolution?token=webhook-secret"  # FILAS_WEBHOOK_TOKEN of the `client` fixture
 
@@ -45,7 +46,7 @@ def test_sair_is_an_opt_out_of_the_stored_number(client):
     client.post(URL, json=reply_event("558588880002@s.whatsapp.net", " sair! "))
 
     with session_scope() as session:
-        assert session.scalars(select(OptOut.telefone)).all() == ["5585988880002"]
+        assert session.scalars(select(OptOut.telefone_hash)).all() == [phone_key("5585988880002")]
 
 
 def test_our_own_messages_and_other_events_are_ignored(client):
@@ -127,7 +128,7 @@ def test_sair_from_a_sender_that_is_not_a_phone_number_stores_no_opt_out(client)
     assert reply.status_code == 200
     assert reply.get_json()["opt_out"] is True
     with session_scope() as session:
-        assert session.scalars(select(OptOut.telefone)).all() == []
+        assert session.scalars(select(OptOut.telefone_hash)).all() == []
 
 
 def test_sair_twice_at_once_is_one_opt_out(client):
@@ -146,4 +147,4 @@ def test_sair_twice_at_once_is_one_opt_out(client):
     with ThreadPoolExecutor(8) as pool:
         assert list(pool.map(deliver, range(8))) == [200] * 8
     with session_scope() as session:
-        assert session.scalars(select(OptOut.telefone)).all() == ["5585988880002"]
+        assert session.scalars(select(OptOut.telefone_hash)).all() == [phone_key("5585988880002")]

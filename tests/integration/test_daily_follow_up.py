@@ -32,6 +32,7 @@ from filas.db.models import (
 )
 from filas.db.session import session_scope
 from filas.jobs import Job, JobStore
+from filas.phones import phone_key
 from filas_simulators import whatsapp
 from filas_simulators.serving import LocalServer, serve_in_thread
 
@@ -126,7 +127,7 @@ def test_two_deliveries_the_same_morning_send_each_follow_up_once(worker_env, br
     for status in (CampaignStatus.CANCELLED, CampaignStatus.ERROR, CampaignStatus.DRAFT):
         add_campaign(status, {"5585999990204": {}}, nome=status)
     with session_scope() as session:
-        session.add(OptOut(telefone="5585999990203", motivo="SAIR"))
+        session.add(OptOut(telefone_hash=phone_key("5585999990203"), motivo="SAIR"))
     log = tmp_path / "worker.log"
     env = {**worker_env, **faked_clock_env(libfaketime_or_skip(), at_local(DAY, "10:30"))}
 

@@ -19,6 +19,7 @@ from filas_campaigns.gateways import (
     GatewayPermanentError,
     GatewayTransientError,
     NumberStatus,
+    OutgoingMessage,
     RecipientRejected,
     WhatsAppGateway,
     build_gateway,
@@ -116,7 +117,7 @@ def test_check_of_an_empty_list_asks_nothing(gateway: EvolutionGateway, sim: htt
 
 
 def test_send_returns_the_id_the_simulator_recorded(gateway: EvolutionGateway, sim: httpx.Client) -> None:
-    sent = gateway.send_text(HAS_WHATSAPP, "Olá! Sua consulta está marcada.")
+    sent = gateway.send_message(HAS_WHATSAPP, OutgoingMessage("Olá! Sua consulta está marcada."))
 
     assert sent.gateway_message_id
     assert sent.whatsapp_id == f"{HAS_WHATSAPP}@s.whatsapp.net"
@@ -129,8 +130,8 @@ def test_send_returns_the_id_the_simulator_recorded(gateway: EvolutionGateway, s
 def test_send_to_a_legacy_number_by_either_form(gateway: EvolutionGateway, sim: httpx.Client) -> None:
     configure(sim, legacy_numbers=[LEGACY])
 
-    by_number = gateway.send_text(LEGACY, "um")
-    by_jid = gateway.send_text(LEGACY_JID, "dois")
+    by_number = gateway.send_message(LEGACY, OutgoingMessage("um"))
+    by_jid = gateway.send_message(LEGACY_JID, OutgoingMessage("dois"))
 
     assert by_number.whatsapp_id == by_jid.whatsapp_id == LEGACY_JID
     recorded = sim.get("/_sim/messages").json()
@@ -141,7 +142,7 @@ def test_send_to_a_legacy_number_by_either_form(gateway: EvolutionGateway, sim: 
 
 
 def test_every_send_gets_its_own_id(gateway: EvolutionGateway) -> None:
-    ids = {gateway.send_text(HAS_WHATSAPP, f"mensagem {i}").gateway_message_id for i in range(5)}
+    ids = {gateway.send_message(HAS_WHATSAPP, OutgoingMessage(f"mensagem {i}")).gateway_message_id for i in range(5)}
     assert len(ids) == 5
 
 
@@ -152,7 +153,7 @@ def test_send_to_a_number_without_whatsapp_is_rejected(
     configure(sim, without_whatsapp=[WITHOUT_WHATSAPP])
 
     with pytest.raises(RecipientRejected) as caught:
-        gateway.send_text(number, "oi")
+        gateway.send_message(number, OutgoingMessage("oi"))
 
     assert caught.value.number == number
     assert caught.value.status_code == 400
@@ -162,7 +163,7 @@ def test_send_to_a_number_without_whatsapp_is_rejected(
 
 def test_send_to_a_malformed_number_is_rejected_without_calling(gateway: EvolutionGateway, sim: httpx.Client) -> None:
     with pytest.raises(RecipientRejected):
-        gateway.send_text("85 9999-0001 ramal 2", "oi")
+        gateway.send_message("85 9999-0001 ramal 2", OutgoingMessage("oi"))
     assert sim.get("/_sim/messages").json() == []
 
 
@@ -174,12 +175,12 @@ def test_gateway_failures_on_send_are_transient(gateway: EvolutionGateway, sim: 
     configure(sim, fail_next_sends=1, fail_status=status)
 
     with pytest.raises(GatewayTransientError) as caught:
-        gateway.send_text(HAS_WHATSAPP, "oi")
+        gateway.send_message(HAS_WHATSAPP, OutgoingMessage("oi"))
     assert caught.value.status_code == status
     assert caught.value.retry_after is None
 
     # Only the next call failed: the retry goes through.
-    assert gateway.send_text(HAS_WHATSAPP, "oi").gateway_message_id
+    assert gateway.send_message(HAS_WHATSAPP, OutgoingMessage("oi")).gateway_message_id
     assert len(sim.get("/_sim/messages").json()) == 1
 
 
@@ -199,7 +200,7 @@ def test_retry_after_is_carried(gateway: EvolutionGateway, sim: httpx.Client) ->
     configure(sim, fail_next_sends=1, fail_status=429, retry_after=7)
 
     with pytest.raises(GatewayTransientError) as caught:
-        gateway.send_text(HAS_WHATSAPP, "oi")
+        gateway.send_message(HAS_WHATSAPP, OutgoingMessage("oi"))
 
     assert caught.value.retry_after == 7.0
 
@@ -211,7 +212,7 @@ def test_timeout_is_transient_and_flags_a_send_that_may_have_gone(simulator: Loc
         EvolutionGateway(simulator.url, API_KEY, INSTANCE, timeout=0.3) as gw,
         pytest.raises(GatewayTransientError) as caught,
     ):
-        gw.send_text(HAS_WHATSAPP, "oi")
+        gw.send_message(HAS_WHATSAPP, OutgoingMessage("oi"))
 
     assert caught.value.outcome_unknown
 
@@ -219,7 +220,7 @@ def test_timeout_is_transient_and_flags_a_send_that_may_have_gone(simulator: Loc
 def test_unreachable_gateway_is_transient_and_surely_not_sent() -> None:
     with EvolutionGateway(f"http://127.0.0.1:{free_port()}", API_KEY, INSTANCE, timeout=2.0) as gw:
         with pytest.raises(GatewayTransientError) as caught:
-            gw.send_text(HAS_WHATSAPP, "oi")
+            gw.send_message(HAS_WHATSAPP, OutgoingMessage("oi"))
         with pytest.raises(GatewayTransientError):
             gw.check_numbers([HAS_WHATSAPP])
 
@@ -228,7 +229,8 @@ def test_unreachable_gateway_is_transient_and_surely_not_sent() -> None:
 
 def test_wrong_api_key_is_permanent(simulator: LocalServer, sim: httpx.Client) -> None:
     with EvolutionGateway(simulator.url, "wrong-key", INSTANCE) as gw:
-        for call in (lambda: gw.check_numbers([HAS_WHATSAPP]), lambda: gw.send_text(HAS_WHATSAPP, "oi")):
+        for call in (lambda: gw.check_numbers([HAS_WHATSAPP]),
+                     lambda: gw.send_message(HAS_WHATSAPP, OutgoingMessage("oi"))):
             with pytest.raises(GatewayPermanentError) as caught:
                 call()
             assert caught.value.status_code == 401
@@ -242,14 +244,14 @@ def test_unknown_instance_is_permanent(simulator: LocalServer, sim: httpx.Client
         EvolutionGateway(simulator.url, API_KEY, "another-instance") as gw,
         pytest.raises(GatewayPermanentError) as caught,
     ):
-        gw.send_text(HAS_WHATSAPP, "oi")
+        gw.send_message(HAS_WHATSAPP, OutgoingMessage("oi"))
     assert caught.value.status_code == 404
 
 
 def test_errors_survive_pickling(gateway: EvolutionGateway, sim: httpx.Client) -> None:
     configure(sim, fail_next_sends=1, fail_status=429, retry_after=3)
     with pytest.raises(GatewayTransientError) as caught:
-        gateway.send_text(HAS_WHATSAPP, "oi")
+        gateway.send_message(HAS_WHATSAPP, OutgoingMessage("oi"))
 
     copy = pickle.loads(pickle.dumps(caught.value))
 
@@ -377,7 +379,7 @@ def test_reply_to_an_unreachable_webhook_is_a_502(sim: httpx.Client) -> None:
 
 def test_concurrent_sends_are_all_recorded(gateway: EvolutionGateway, sim: httpx.Client) -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
-        sent = list(pool.map(lambda i: gateway.send_text(HAS_WHATSAPP, f"m{i}"), range(40)))
+        sent = list(pool.map(lambda i: gateway.send_message(HAS_WHATSAPP, OutgoingMessage(f"m{i}")), range(40)))
 
     recorded = sim.get("/_sim/messages").json()
     assert sorted(m["id"] for m in recorded) == sorted(s.gateway_message_id for s in sent)
@@ -412,7 +414,7 @@ def test_command_line_serves_the_simulator() -> None:
         url = f"http://127.0.0.1:{port}"
         _wait_until_up(url, process)
         with EvolutionGateway(url, API_KEY, INSTANCE) as gw:
-            assert gw.send_text(HAS_WHATSAPP, "oi").gateway_message_id
+            assert gw.send_message(HAS_WHATSAPP, OutgoingMessage("oi")).gateway_message_id
     finally:
         process.terminate()
         process.communicate(timeout=10)

@@ -16,10 +16,10 @@ from filas.db.session import session_scope
 from filas.enqueue import send
 from filas.errors import InfrastructureUnavailable
 from filas.jobs import JobStatus
+from filas.opt_outs import record_opt_out
 from filas_api.envelope import ok
 from filas_api.errors import ApiError
 from filas_api.links import absolute_url
-from filas_api.optouts import record_opt_out
 from filas_api.schemas import CampaignCreate, OptOutIn
 from filas_api.validation import parse_body
 

@@ -15,10 +15,10 @@ from sqlalchemy import or_, select, update
 from filas.clock import utcnow
 from filas.db.models import Contact
 from filas.db.session import session_scope
+from filas.opt_outs import record_opt_out
 from filas.phones import mask
 from filas_api.envelope import ok
 from filas_api.errors import ApiError
-from filas_api.optouts import record_opt_out
 from filas_api.schemas import EvolutionEnvelope, EvolutionEvent
 from filas_api.validation import json_object
 

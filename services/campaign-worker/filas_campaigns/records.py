@@ -20,6 +20,7 @@ from filas.db.models import (
     WhatsappStatus,
 )
 from filas.db.session import session_scope
+from filas.opt_outs import is_opted_out
 
 
 def load_campaign(campaign_id: int) -> Campaign | None:
@@ -73,7 +74,7 @@ def claim_message(contact: Contact, tipo: str, referencia: str = "") -> Campaign
     can leave a row 'enviando' for a message that was never going to leave."""
     try:
         with session_scope() as session:
-            opted_out = session.get(OptOut, contact.telefone) is not None
+            opted_out = is_opted_out(session, contact.telefone)
             message = CampaignMessage(campaign_id=contact.campaign_id, contact_id=contact.id, tipo=tipo,
                                       referencia=referencia,
                                       status=MessageStatus.IGNORED if opted_out else MessageStatus.SENDING,
@@ -134,7 +135,7 @@ def follow_up_candidates(sent_before: datetime, referencia: str, max_follow_ups:
         CampaignMessage.contact_id == Contact.id, CampaignMessage.tipo == MessageKind.FOLLOW_UP,
         CampaignMessage.referencia == referencia,
     )
-    opted_out = select(OptOut.telefone).where(OptOut.telefone == Contact.telefone)
+    opted_out = select(OptOut.telefone_hash).where(OptOut.telefone_hash == Contact.telefone_hash)
     query = (
         select(Contact, Campaign.mensagem_follow_up)
         .join(Campaign, Campaign.id == Contact.campaign_id)

@@ -7,6 +7,7 @@ from filas.phones import mask
 from filas_campaigns import metrics, records
 from filas_campaigns.gateways import (
     GatewayTransientError,
+    OutgoingMessage,
     RecipientRejected,
     WhatsAppGateway,
 )
@@ -30,7 +31,7 @@ def send_once(gateway: WhatsAppGateway, contact: Contact, text: str, tipo: str, 
         return Outcome.SKIPPED
     message_id = message.id
     try:
-        sent = gateway.send_text(contact.whatsapp_id or contact.telefone, text)
+        sent = gateway.send_message(contact.whatsapp_id or contact.telefone, OutgoingMessage(text))
     except RecipientRejected as error:
         records.finish_message(message_id, MessageStatus.FAILED, erro=str(error))
         metrics.message_outcome(metrics.INVALID_NUMBER)

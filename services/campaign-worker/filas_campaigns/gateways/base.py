@@ -4,6 +4,10 @@ Numbers are E.164 digits without "+" (e.g. "5585999990001"). A gateway may know 
 id (Evolution's jid, Z-API's outputPhone, Meta's wa_id; in Brazil often without the 9th digit): keep
 `whatsapp_id` next to the number, it is how replies and status updates name the contact.
 
+Gateways differ in what they can do, and say so: `checks_numbers` (False for the Cloud API, which has no
+number check: its numbers are validated by delivery status) and `looks_up_sends` (whether `find_sent`
+can tell if a message cut off mid-send left).
+
 Errors say what to do next:
   GatewayTransientError   retry later (429, 5xx, timeouts, connection errors); honour `retry_after`.
   GatewayPermanentError   retrying will not help (wrong key, unknown instance, bad request): stop, alert.
@@ -13,6 +17,7 @@ Errors say what to do next:
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from filas.errors import FilasError
@@ -24,6 +29,19 @@ class NumberStatus:
     number: str  # as asked
     exists: bool
     whatsapp_id: str | None  # the gateway's id for it when it exists
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """One message for one contact, as each gateway needs it: Evolution sends `text`; the Cloud API sends
+    the approved `template` (in `language`, with body `parameters` in order), or `text` when none is named
+    (accepted only inside the 24 h window after the patient wrote)."""
+
+    text: str
+    template: str | None = None
+    language: str = "pt_BR"
+    parameters: tuple[str, ...] = ()
+    reference: str = ""  # our id for it (the message row), echoed by status webhooks where the gateway can
 
 
 @dataclass(frozen=True)
@@ -77,14 +95,28 @@ class RecipientRejected(GatewayPermanentError):
         self.number = number
 
 
+class LookupUnsupported(GatewayError):
+    """This gateway cannot tell whether a message left (find_sent): wait for its status webhook."""
+
+
 @runtime_checkable
 class WhatsAppGateway(Protocol):
+    checks_numbers: bool
+    looks_up_sends: bool
+    sender: str  # the sending number's name at this gateway (instance, phone number id): the rate limit's key
+    default_rate_per_second: float
+
     def check_numbers(self, numbers: Sequence[str]) -> list[NumberStatus]:
         """One status per number asked, in the same order (duplicates included)."""
         ...
 
-    def send_text(self, number: str, text: str) -> SentMessage:
-        """Send a text to an E.164 number or to a gateway id returned by check_numbers."""
+    def send_message(self, number: str, message: OutgoingMessage) -> SentMessage:
+        """Send to an E.164 number or to a gateway id returned by check_numbers."""
+        ...
+
+    def find_sent(self, number: str, message: OutgoingMessage, since: datetime) -> SentMessage | None:
+        """The message sent to `number` since `since` with `message`'s content, if the gateway holds it;
+        None if it surely did not leave. Raises LookupUnsupported where the gateway cannot tell."""
         ...
 
     def close(self) -> None: ...

@@ -2,6 +2,8 @@
 
     POST /chat/whatsappNumbers/{instance} {"numbers": [...]} -> [{"jid", "exists", "number"}, ...]
     POST /message/sendText/{instance} {"number", "text", "delay"?} -> 201 {"key": {"remoteJid", "id"}, ...}
+    POST /chat/findMessages/{instance} {"where": {"key": {"remoteJid"}}}
+        -> {"messages": {"records": [{"key": {"id", "fromMe", "remoteJid"}, "message", "messageTimestamp"}]}}
 
 Evolution resolves Brazilian numbers with and without the 9th digit and answers with the jid WhatsApp
 knows, which for old accounts lacks the 9th digit (5585999990001 -> 558599990001@s.whatsapp.net); answers
@@ -23,6 +25,7 @@ from filas_campaigns.gateways.base import (
     GatewayPermanentError,
     GatewayTransientError,
     NumberStatus,
+    OutgoingMessage,
     RecipientRejected,
     SentMessage,
     mask_phone,
@@ -35,11 +38,19 @@ logger = logging.getLogger(__name__)
 # keeps one call well inside the default 15 s timeout.
 DEFAULT_BATCH_SIZE = 50
 TRANSIENT_STATUSES = frozenset({408, 425, 429})
+JID_SUFFIX = "@s.whatsapp.net"
+# Clocks differ between Evolution and us: a message stamped this much before its claim still matches.
+LOOKUP_CLOCK_SLACK_SECONDS = 120
 MAX_DETAIL_CHARS = 300
 
 
 class EvolutionGateway:
     """A WhatsAppGateway on one Evolution instance. Thread-safe (one pooled httpx.Client)."""
+
+    checks_numbers = True
+    looks_up_sends = True
+    # Evolution has no limit of its own; WhatsApp bans a number that blasts. One a second is a cautious start.
+    default_rate_per_second = 1.0
 
     def __init__(
         self,
@@ -58,6 +69,7 @@ class EvolutionGateway:
             raise ValueError("batch_size must be >= 1")
         self.base_url = base_url
         self.instance = instance
+        self.sender = f"evolution:{instance}"
         self.timeout = timeout
         self.batch_size = batch_size
         self.send_delay_ms = send_delay_ms
@@ -81,12 +93,12 @@ class EvolutionGateway:
         logger.debug("checked %d numbers in batches of %d", len(asked), self.batch_size)
         return [_status_for(number, found) for number in numbers]
 
-    def send_text(self, number: str, text: str) -> SentMessage:
-        """Send to E.164 digits or to a jid returned by check_numbers."""
+    def send_message(self, number: str, message: OutgoingMessage) -> SentMessage:
+        """Send `message.text` to E.164 digits or to a jid returned by check_numbers."""
         target = _send_target(number)
         if target is None:
             raise RecipientRejected(f"{mask_phone(number)} is not a valid WhatsApp number", number=number)
-        payload: dict[str, Any] = {"number": target, "text": text}
+        payload: dict[str, Any] = {"number": target, "text": message.text}
         if self.send_delay_ms:
             payload["delay"] = self.send_delay_ms
         response = self._post("message/sendText", payload, operation="sendText", sending=True)
@@ -96,6 +108,21 @@ class EvolutionGateway:
         sent = _sent_message(_json(response, "sendText"))
         logger.debug("sent message %s to %s", sent.gateway_message_id, mask_phone(target))
         return sent
+
+    def find_sent(self, number: str, message: OutgoingMessage, since: datetime) -> SentMessage | None:
+        """Our message with this text in the chat with `number` (its jid, or the number's), sent since `since`."""
+        target = _send_target(number)
+        if target is None:
+            return None
+        remote_jid = target if "@" in target else f"{target}{JID_SUFFIX}"
+        response = self._post("chat/findMessages", {"where": {"key": {"remoteJid": remote_jid}}},
+                              operation="findMessages")
+        _raise_for_status(response, "findMessages")
+        for record in _message_records(_json(response, "findMessages")):
+            if _is_our_send(record, message.text, since):
+                key = record["key"]
+                return SentMessage(gateway_message_id=key["id"], whatsapp_id=key.get("remoteJid"))
+        return None
 
     def close(self) -> None:
         self._client.close()
@@ -236,6 +263,28 @@ def _sent_message(body: Any) -> SentMessage:
         raise GatewayPermanentError("unexpected sendText answer: no key.id")
     remote_jid = key.get("remoteJid")
     return SentMessage(gateway_message_id=message_id, whatsapp_id=remote_jid if isinstance(remote_jid, str) else None)
+
+
+def _message_records(body: Any) -> list[dict[str, Any]]:
+    messages = body.get("messages") if isinstance(body, dict) else None
+    records = messages.get("records") if isinstance(messages, dict) else body if isinstance(body, list) else None
+    if not isinstance(records, list):
+        raise GatewayPermanentError("unexpected findMessages answer: no messages.records")
+    return [record for record in records if isinstance(record, dict)]
+
+
+def _is_our_send(record: dict[str, Any], text: str, since: datetime) -> bool:
+    key = record.get("key")
+    if not isinstance(key, dict) or not key.get("fromMe") or not isinstance(key.get("id"), str):
+        return False
+    content = record.get("message") if isinstance(record.get("message"), dict) else {}
+    extended = content.get("extendedTextMessage") if isinstance(content.get("extendedTextMessage"), dict) else {}
+    if text not in (content.get("conversation"), extended.get("text")):
+        return False
+    stamp = record.get("messageTimestamp")
+    if not isinstance(stamp, int | float):
+        return True  # no time to compare: the same text to the same chat is taken as ours
+    return stamp >= since.timestamp() - LOOKUP_CLOCK_SLACK_SECONDS
 
 
 def _json(response: httpx.Response, operation: str) -> Any:
