@@ -21,7 +21,7 @@ from filas.db.models import (
     WhatsappStatus,
 )
 from filas.db.session import session_scope
-from filas_campaigns import records
+from filas_campaigns import follow_up_records
 
 FORTALEZA = timezone(timedelta(hours=-3))
 DAY_START = datetime(2026, 11, 24, tzinfo=FORTALEZA)  # 03:00 UTC
@@ -54,7 +54,7 @@ def add_contact(telefone: str, first_sent_at: datetime, status: str = CampaignSt
 
 
 def candidates() -> list[str]:
-    return [contact.telefone for contact, _ in records.follow_up_candidates(DAY_START, REFERENCE_DAY, 3)]
+    return [contact.telefone for contact, _ in follow_up_records.follow_up_candidates(DAY_START, REFERENCE_DAY, 3)]
 
 
 def test_the_cutoff_is_local_midnight_as_an_instant(database):
@@ -96,9 +96,9 @@ def test_cancelled_failed_and_draft_campaigns_get_no_follow_up(database, status)
 def test_a_days_run_is_claimed_once_and_only_its_own_job_carries_on(database):
     day = date(2026, 11, 24)
 
-    assert records.claim_daily_run(ACTOR, day, "job-a")
-    assert records.claim_daily_run(ACTOR, day, "job-a")  # a retry or redelivery of the claiming job
-    assert not records.claim_daily_run(ACTOR, day, "job-b")  # a second message the same day
-    records.finish_daily_run(ACTOR, day, "job-a")
-    assert not records.claim_daily_run(ACTOR, day, "job-a")  # a redelivery after it finished
-    assert records.claim_daily_run(ACTOR, day + timedelta(days=1), "job-b")  # the next day is free
+    assert follow_up_records.claim_daily_run(ACTOR, day, "job-a")
+    assert follow_up_records.claim_daily_run(ACTOR, day, "job-a")  # a retry or redelivery of the claiming job
+    assert not follow_up_records.claim_daily_run(ACTOR, day, "job-b")  # a second message the same day
+    follow_up_records.finish_daily_run(ACTOR, day, "job-a")
+    assert not follow_up_records.claim_daily_run(ACTOR, day, "job-a")  # a redelivery after it finished
+    assert follow_up_records.claim_daily_run(ACTOR, day + timedelta(days=1), "job-b")  # the next day is free

@@ -22,7 +22,8 @@ class Outcome:
     ALREADY_DONE = "ja_feita"  # an earlier delivery of this job already handled the contact
 
 
-def send_once(gateway: WhatsAppGateway, contact: Contact, text: str, tipo: str, referencia: str = "") -> str:
+def send_once(gateway: WhatsAppGateway, contact: Contact, outgoing: OutgoingMessage, tipo: str,
+              referencia: str = "") -> str:
     message = records.claim_message(contact, tipo, referencia)
     if message is None:
         return Outcome.ALREADY_DONE
@@ -31,7 +32,7 @@ def send_once(gateway: WhatsAppGateway, contact: Contact, text: str, tipo: str, 
         return Outcome.SKIPPED
     message_id = message.id
     try:
-        sent = gateway.send_message(contact.whatsapp_id or contact.telefone, OutgoingMessage(text))
+        sent = gateway.send_message(contact.whatsapp_id or contact.telefone, outgoing)
     except RecipientRejected as error:
         records.finish_message(message_id, MessageStatus.FAILED, erro=str(error))
         metrics.message_outcome(metrics.INVALID_NUMBER)
