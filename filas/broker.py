@@ -48,6 +48,7 @@ def build_broker(settings: Settings) -> FilasRedisBroker:
     broker.add_middleware(HandBackOnShutdown())
     broker.add_middleware(OneJobPerThread())
     logging.getLogger("dramatiq.worker.WorkerThread").addFilter(_results_are_kept_in_job_state)
+    logging.getLogger("dramatiq.worker.WorkerThread").addFilter(_skips_are_explained_by_filas)
     return broker
 
 
@@ -55,6 +56,13 @@ def _results_are_kept_in_job_state(record: logging.LogRecord) -> bool:
     """Actors' return values go to the job state (JobStateMiddleware), not to a Results backend:
     Dramatiq's warning that they are discarded is not true here."""
     return "returned a value that is not None" not in record.getMessage()
+
+
+def _skips_are_explained_by_filas(record: logging.LogRecord) -> bool:
+    """Filas skips a delivery on purpose — a cancelled job, a row another delivery holds, a job that goes on in
+    its next delivery (filas.runtime.continue_later) — and its middleware logs why. Dramatiq's warning for
+    every skip would only repeat it, without the reason."""
+    return not record.getMessage().endswith("was skipped.")
 
 
 def add_worker_metrics(broker: FilasRedisBroker) -> None:

@@ -111,20 +111,23 @@ SCHEDULE_BOOKING = ActorContract(
     time_limit_ms=30 * MINUTE_MS,  # the portal worker binds FILAS_PORTAL_TIME_LIMIT_SECONDS instead
 )
 
+# Both campaign actors work in parts, one per delivery (filas.runtime.continue_later): the time limit is a
+# part's, and the retry count starts over after each part that did something.
 VALIDATE_NUMBERS = ActorContract(
     name="campaigns.validate_numbers",
     queue="campaigns",
     arguments=CampaignArguments,
     description="Ask the WhatsApp gateway which of a campaign's numbers have WhatsApp",
-    time_limit_ms=30 * MINUTE_MS,
+    time_limit_ms=10 * MINUTE_MS,
 )
 
 SEND_CAMPAIGN = ActorContract(
     name="campaigns.send_campaign",
     queue="campaigns",
     arguments=CampaignArguments,
-    description="Send a campaign's message to every valid contact that has not opted out",
-    time_limit_ms=2 * 60 * MINUTE_MS,
+    description="Send a campaign's message to every valid contact that has not opted out, paced, a chunk at a time",
+    max_retries=10,  # in a row without progress: a gateway down for about an hour fails the send
+    time_limit_ms=10 * MINUTE_MS,
 )
 
 FOLLOW_UP = ActorContract(

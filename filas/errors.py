@@ -30,6 +30,11 @@ class LeaseLost(SkipMessage):
     (a SkipMessage, so that the worker acknowledges it rather than retrying or dead-lettering it)."""
 
 
+class JobContinues(SkipMessage):
+    """Raised by filas.runtime.continue_later once the job's message is back in its queue: this delivery
+    ends here (acknowledged, not a retry nor a failure) and the next one goes on with the same job."""
+
+
 class WorkerStopping(Retry):
     """Raised at an actor's safe point while its worker shuts down (SIGTERM): the job is handed back
     between two steps, to be resumed by another worker, rather than cut off mid-step by the shutdown."""

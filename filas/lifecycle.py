@@ -315,7 +315,10 @@ def _close_campaign(row: Campaign, status: JobStatus, was_running: bool) -> None
     elif status == JobStatus.CANCELLED:
         if validating:
             row.status = CampaignStatus.DRAFT
-        else:
-            row.status = CampaignStatus.CANCELLED if was_running else CampaignStatus.VALIDATED
-    elif status == JobStatus.FINISHED and row.status in (CampaignStatus.VALIDATING, CampaignStatus.SENDING):
+        elif row.status != CampaignStatus.PAUSED:  # a pause is a cancel that /enviar resumes
+            # A send cancelled between two of its parts has sent something, like one cancelled mid-part.
+            started = was_running or row.job_started_at is not None
+            row.status = CampaignStatus.CANCELLED if started else CampaignStatus.VALIDATED
+    elif status == JobStatus.FINISHED and row.status in (CampaignStatus.VALIDATING, CampaignStatus.SENDING,
+                                                         CampaignStatus.PAUSED):  # paused as its last part ended
         row.status = CampaignStatus.VALIDATED if validating else CampaignStatus.SENT

@@ -68,6 +68,8 @@ def configure_logging(level: str, log_format: str | None = None) -> None:
         log_format = get_settings().log_format
     root = logging.getLogger()
     root.setLevel(level.upper())
+    # One line per gateway call at INFO is a line per WhatsApp message; our own log says what was sent.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
     if not root.handlers:
         root.addHandler(logging.StreamHandler())
     chosen = formatter(LogFormat(log_format))

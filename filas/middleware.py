@@ -39,6 +39,10 @@ NOT_OWNER = "filas_not_owner"
 ROW_STATUS = "filas_row_status"
 # A message option: this copy was put back by RowLifecycleMiddleware while another delivery runs the job.
 POSTPONED = "filas_postponed"
+# A message option: this copy carries on a job whose last delivery did a part of it (filas.runtime.continue_later).
+CONTINUATION = "filas_continuation"
+# Set on a MessageProxy whose delivery ended by putting its job's message back (continue_later).
+CONTINUED = "filas_continued"
 
 
 def _not_owner(message) -> bool:
@@ -63,8 +67,13 @@ class JobStateMiddleware(Middleware):
             listeners.append(partial(self._start_fetched, broker))
 
     def before_enqueue(self, broker, message, delay) -> None:
-        if message.options.get(POSTPONED):
-            return  # the job runs meanwhile: its view says so
+        if message.options.get(POSTPONED) or message.options.get(CONTINUATION):
+            # The job runs, or goes on: its view keeps its state and progress, and learns where its message is
+            # (the reconciler looks for it there).
+            self._write(broker, message, self.store.update_call(
+                message.message_id, broker_queue=message.queue_name,
+                redis_message_id=message.options.get("redis_message_id", "")))
+            return
         self._write(broker, message, self.store.queued_call(
             message.message_id, message.actor_name, q_name(message.queue_name),
             retries=message.options.get("retries", 0), broker_queue=message.queue_name,
@@ -80,6 +89,7 @@ class JobStateMiddleware(Middleware):
             self._fetched_starts[message.message_id] = may_start
 
     def before_process_message(self, broker, message) -> None:
+        message.options.pop(CONTINUATION, None)  # if this copy fails now, its retry is an ordinary one
         may_start = self._fetched_starts.pop(message.message_id, None)
         if may_start is None:
             may_start = self.store.start(message.message_id, message.actor_name, message.queue_name)
@@ -102,7 +112,7 @@ class JobStateMiddleware(Middleware):
                 message.message_id, status=JobStatus.RETRYING, error=describe_failure(exception)))
 
     def after_skip_message(self, broker, message) -> None:
-        if _not_owner(message):
+        if _not_owner(message) or getattr(message, CONTINUED, False):
             return
         status = getattr(message, ROW_STATUS, JobStatus.CANCELLED)
         if status.is_final:

@@ -10,7 +10,8 @@
   redis-py's Pipeline, and even one plain command's machinery, cost a worker as much CPU as the round trip.
 - A consumer that fetches as soon as a worker thread frees up: at its prefetch limit (every thread busy, with
   OneJobPerThread) Dramatiq's consumer sleeps an exponential backoff of up to `--worker-timeout` (1 s),
-  leaving a thread that just finished idle that long; this one waits for the ack instead.
+  leaving a thread that just finished idle that long; this one waits for the ack instead. Idle, it is woken
+  as soon as this process enqueues to its queue (a job's next part: filas.runtime.continue_later).
 - Hooks called only where a middleware has one: Dramatiq's emit_before/emit_after call every middleware's
   method for every signal, most of them the base class's no-ops. Same order, same error handling.
 
@@ -20,15 +21,19 @@ bench/job_core.py. The dispatch arguments follow RedisBroker._dispatch of the pi
 
 import logging
 import threading
+import weakref
 from collections.abc import Callable
 
+import redis
 from dramatiq import Message, Middleware
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
-from dramatiq.common import current_millis, dq_name
+from dramatiq.common import compute_backoff, current_millis, dq_name
+from dramatiq.errors import ConnectionClosed
 from dramatiq.middleware import MiddlewareError
 from redis.exceptions import NoScriptError, ResponseError
 
 from filas.jobs import ScriptCall
+from filas.sleeping import sleep_unless
 
 logger = logging.getLogger(__name__)
 
@@ -44,10 +49,16 @@ class FilasRedisBroker(RedisBroker):
         self.fetch_listeners: list[FetchListener] = []
         self._hooks: dict[str, list[Callable]] = {}
         self._hooks_built_for: tuple[int, int] = (0, 0)
+        self._consumers: weakref.WeakSet[_WakingConsumer] = weakref.WeakSet()
 
     @property
     def consumer_class(self):
         return _WakingConsumer
+
+    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> "_WakingConsumer":
+        consumer = super().consume(queue_name, prefetch, timeout)
+        self._consumers.add(consumer)
+        return consumer
 
     def send_with(self, redis_message_id: str, call: ScriptCall) -> None:
         self._riders.setdefault(redis_message_id, []).append(call)
@@ -85,9 +96,13 @@ class FilasRedisBroker(RedisBroker):
 
     def do_enqueue(self, queue_name: str, redis_message_id: str, payload: bytes):
         try:
-            return self._dispatch_with_riders("enqueue", queue_name, redis_message_id, payload)
+            result = self._dispatch_with_riders("enqueue", queue_name, redis_message_id, payload)
         finally:
             self._riders.pop(redis_message_id, None)  # a failed enqueue takes its writes with it
+        for consumer in list(self._consumers):  # a job's next part, enqueued here, starts here at once
+            if consumer.queue_name == queue_name:
+                consumer.wake()
+        return result
 
     def do_ack(self, queue_name: str, redis_message_id: str):
         # On an error the riders stay: Dramatiq retries a failed ack until Redis answers.
@@ -161,9 +176,17 @@ class FilasRedisBroker(RedisBroker):
 
 
 class _WakingConsumer(_RedisConsumer):
+    """Dramatiq's consumer, woken instead of sleeping out its poll backoff (up to the worker timeout, 1 s):
+    when a slot frees (ack, nack), and when this process enqueues to its queue (a job's next part,
+    filas.runtime.continue_later), which would otherwise wait for the next poll."""
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._slot_freed = threading.Event()
+        self._woken = threading.Event()
+
+    def wake(self) -> None:
+        self._woken.set()
 
     def ack(self, message):
         try:
@@ -181,9 +204,24 @@ class _WakingConsumer(_RedisConsumer):
         if not self.message_cache and self._full():
             self._slot_freed.clear()
             if self._full():  # an ack between the check and the clear would otherwise be missed
-                self._slot_freed.wait(self.timeout / 1000)
+                sleep_unless(self._slot_freed, self.timeout / 1000)
             return None  # the consumer thread goes round its loop (shutdown, delayed messages) and asks again
+        if not self.message_cache:
+            return self._fetch_or_wait()
         return super().__next__()
+
+    def _fetch_or_wait(self):
+        """RedisConsumer.__next__'s slow path, its backoff sleep made wakeable."""
+        self._woken.clear()  # before the fetch: an enqueue after it is not missed
+        try:
+            self.message_cache = self.broker.do_fetch(self.queue_name, self.prefetch - self.outstanding_message_count)
+        except redis.ConnectionError as error:
+            raise ConnectionClosed(error) from None
+        if self.message_cache:
+            return super().__next__()
+        self.misses, backoff_ms = compute_backoff(self.misses, max_backoff=self.timeout)
+        sleep_unless(self._woken, backoff_ms / 1000)
+        return None
 
     def _full(self) -> bool:
         return self.outstanding_message_count >= self.prefetch

@@ -68,10 +68,21 @@ class Settings(BaseSettings):
 
     # --- api ----------------------------------------------------------------------------------
     api_tokens: SecretStr = Field(SecretStr(""), description="Comma-separated bearer tokens accepted by the API")
-    webhook_token: SecretStr = Field(SecretStr(""), description="Secret path segment of the gateway webhook URL")
+    webhook_token: SecretStr = Field(
+        SecretStr(""), description="Secret of the Evolution API webhook: Evolution sends it as `Authorization: Bearer "
+        "<token>` (the `headers` of its webhook configuration), or in the URL's `?token=` when it cannot; empty: the "
+        "webhook refuses every event"
+    )
     public_url: str = Field("", description="Base URL used in status_url links (empty: taken from the request)")
     api_max_body_bytes: int = Field(
         1_048_576, description="Largest request body the API reads; a larger one is refused with 413"
+    )
+    contacts_import_max_rows: int = Field(
+        50_000, ge=1, description="Most data rows a campaign's contacts CSV may have; a larger file is refused (400)"
+    )
+    contacts_import_max_bytes: int = Field(
+        16_777_216, ge=1, description="Largest contacts CSV upload (replaces FILAS_API_MAX_BODY_BYTES on that route: "
+        "50,000 rows with a few template fields take 5 to 15 MB); a larger one is refused with 413"
     )
 
     # --- portal worker ----------------------------------------------------------------------

@@ -5,6 +5,8 @@ the simulators and the four services (stack.py), streams their output with a col
 prints how to call the API. Ctrl-C or SIGTERM stops everything it started.
 
 Environment: FILAS_API_PORT (8000), FILAS_SIM_PORTAL_PORT (8101), FILAS_SIM_WHATSAPP_PORT (8102),
+FILAS_WHATSAPP_GATEWAY=meta (campaigns through the WhatsApp Cloud API simulator, FILAS_SIM_META_PORT 8103, whose
+signed webhooks go to the API),
 FILAS_CHROMIUM_PATH, FILAS_LOG_LEVEL, FILAS_LOG_FORMAT (plain), FILAS_LOCAL_RUN_DIR (.local-run: logs, SQLite file),
 FILAS_LOCAL_RUN_DB=sqlite (SQLite even where PostgreSQL is installed);
 other FILAS_* settings are passed to the services.
@@ -80,7 +82,7 @@ def main() -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _interrupt)
     cleanup = contextlib.ExitStack()
-    specs = process_specs(StackConfig(redis_url="", database_url=""), LOCAL_DIR)
+    specs = process_specs(StackConfig(redis_url="", database_url="", extra_env=_developer_settings()), LOCAL_DIR)
     output = Output([SELF, "migrate", *(spec.name for spec in specs)])
     try:
         return _run(cleanup, output)
@@ -109,7 +111,7 @@ def _run(cleanup: contextlib.ExitStack, output: Output) -> int:
         chromium_path=chromium.executable_path or "",
         log_level=os.environ.get("FILAS_LOG_LEVEL", "INFO"),
         log_format=os.environ.get("FILAS_LOG_FORMAT", "plain"),
-        extra_env={key: value for key, value in os.environ.items() if key.startswith("FILAS_")},
+        extra_env=_developer_settings(),
     )
     stack = Stack(config, LOCAL_DIR, on_line=output.line)
     cleanup.callback(stack.stop)
@@ -121,12 +123,18 @@ def _run(cleanup: contextlib.ExitStack, output: Output) -> int:
     return 1
 
 
+def _developer_settings() -> dict[str, str]:
+    return {key: value for key, value in os.environ.items() if key.startswith("FILAS_")}
+
+
 def _ports() -> dict[str, int]:
     ports = {
         "api_port": _port("FILAS_API_PORT", 8000),
         "portal_sim_port": _port("FILAS_SIM_PORTAL_PORT", 8101),
         "whatsapp_sim_port": _port("FILAS_SIM_WHATSAPP_PORT", 8102),
     }
+    if StackConfig("", "", extra_env=_developer_settings()).uses_meta:
+        ports["meta_sim_port"] = _port("FILAS_SIM_META_PORT", 8103)
     for name, preferred in (("portal_metrics_port", 9191), ("campaign_metrics_port", 9192),
                             ("scheduler_metrics_port", 9193)):
         ports[name] = free_port() if port_in_use(preferred) else preferred
@@ -171,13 +179,18 @@ def _database(cleanup: contextlib.ExitStack, output: Output) -> str:
 
 
 def _send_replies_to_the_api(stack: Stack, output: Output) -> None:
-    """Point the WhatsApp simulator's webhook at the API, so that a simulated reply reaches Filas."""
-    body = json.dumps({"webhook_url": stack.config.webhook_url}).encode()
-    request = urllib.request.Request(f"{stack.whatsapp_url}/_sim/config", body, {"Content-Type": "application/json"})
-    try:
-        urllib.request.urlopen(request, timeout=10).close()
-    except OSError as error:
-        output.say(f"could not set the WhatsApp simulator's webhook: {error}")
+    """Point the WhatsApp simulators' webhooks at the API, so that a simulated reply (and, from the Cloud API
+    simulator, each message's delivery statuses) reaches Filas."""
+    simulators = [("WhatsApp", stack.whatsapp_url, stack.config.webhook_url)]
+    if stack.config.uses_meta:
+        simulators.append(("Cloud API", stack.meta_url, stack.config.meta_webhook_url))
+    for name, url, webhook_url in simulators:
+        body = json.dumps({"webhook_url": webhook_url}).encode()
+        request = urllib.request.Request(f"{url}/_sim/config", body, {"Content-Type": "application/json"})
+        try:
+            urllib.request.urlopen(request, timeout=10).close()
+        except OSError as error:
+            output.say(f"could not set the {name} simulator's webhook: {error}")
 
 
 def banner(stack: Stack, database_url: str) -> str:
@@ -192,7 +205,7 @@ Filas is running.
   API token           {stack.token}
   operations page     {stack.api_url}/ops/ (log in with the API token)
   portal simulator    {stack.portal_url}
-  WhatsApp simulator  {stack.whatsapp_url}
+  WhatsApp simulator  {stack.whatsapp_url}{_meta_line(stack)}
   worker metrics      http://127.0.0.1:{stack.config.portal_metrics_port} (portal), \
 http://127.0.0.1:{stack.config.campaign_metrics_port} (campaigns)
   scheduler metrics   http://127.0.0.1:{stack.config.scheduler_metrics_port}
@@ -211,6 +224,13 @@ A patient's reply, through the WhatsApp simulator to the API's webhook:
 
 Ctrl-C stops everything.
 """
+
+
+def _meta_line(stack: Stack) -> str:
+    if not stack.config.uses_meta:
+        return ""
+    return (f"\n  Cloud API simulator {stack.meta_url} (FILAS_WHATSAPP_GATEWAY=meta: campaigns go here; "
+            f"phone number id {stack.config.meta_phone_number_id}, messages at {stack.meta_url}/_sim/messages)")
 
 
 def _interrupt(signum, frame) -> None:

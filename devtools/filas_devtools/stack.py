@@ -42,6 +42,9 @@ class Secrets:
     portal_username: str
     portal_password: str
     evolution_api_key: str
+    meta_access_token: str
+    meta_app_secret: str  # signs the Cloud API simulator's webhooks; the API verifies them with it
+    meta_verify_token: str
 
     def __repr__(self) -> str:
         return "Secrets(<hidden>)"
@@ -54,6 +57,9 @@ class Secrets:
             portal_username=f"filas-{secrets.token_hex(3)}",
             portal_password=secrets.token_urlsafe(18),
             evolution_api_key=secrets.token_urlsafe(24),
+            meta_access_token=secrets.token_urlsafe(32),
+            meta_app_secret=secrets.token_hex(16),
+            meta_verify_token=secrets.token_urlsafe(24),
         )
 
 
@@ -64,6 +70,7 @@ class StackConfig:
     api_port: int = 8000
     portal_sim_port: int = 8101
     whatsapp_sim_port: int = 8102
+    meta_sim_port: int = 8103  # the WhatsApp Cloud API (Meta) simulator's, run when the gateway is meta
     portal_metrics_port: int = 9191
     campaign_metrics_port: int = 9192
     scheduler_metrics_port: int = 9193
@@ -71,13 +78,14 @@ class StackConfig:
     log_level: str = "INFO"
     log_format: str = "json"  # as in production; `make run` chooses plain
     evolution_instance: str = "filas"
+    meta_phone_number_id: str = "100000000000001"
     secrets: Secrets = field(default_factory=Secrets.generate)
     extra_env: Mapping[str, str] = field(default_factory=dict)  # e.g. FILAS_* a developer set; ours win
 
     @classmethod
     def with_free_ports(cls, redis_url: str, database_url: str, **overrides) -> "StackConfig":
-        ports = ("api_port", "portal_sim_port", "whatsapp_sim_port", "portal_metrics_port", "campaign_metrics_port",
-                 "scheduler_metrics_port")
+        ports = ("api_port", "portal_sim_port", "whatsapp_sim_port", "meta_sim_port", "portal_metrics_port",
+                 "campaign_metrics_port", "scheduler_metrics_port")
         return cls(redis_url, database_url, **{name: free_port() for name in ports} | overrides)
 
     @property
@@ -97,6 +105,26 @@ class StackConfig:
         """Where the WhatsApp gateway (here: its simulator) posts incoming messages."""
         return f"{self.api_url}/api/webhooks/evolution?token={self.secrets.webhook_token}"
 
+    @property
+    def whatsapp_gateway(self) -> str:
+        """The gateway the campaign worker sends through: FILAS_WHATSAPP_GATEWAY among the extra settings,
+        else evolution (the services' default)."""
+        return self.extra_env.get("FILAS_WHATSAPP_GATEWAY", "evolution").strip().lower() or "evolution"
+
+    @property
+    def uses_meta(self) -> bool:
+        """Whether the system includes the Cloud API simulator (meta-sim) and the services its settings."""
+        return self.whatsapp_gateway == "meta"
+
+    @property
+    def meta_url(self) -> str:
+        return f"http://{HOST}:{self.meta_sim_port}"
+
+    @property
+    def meta_webhook_url(self) -> str:
+        """Where the Cloud API (here: its simulator) posts statuses and messages, signed with the app secret."""
+        return f"{self.api_url}/api/webhooks/meta"
+
 
 @dataclass(frozen=True)
 class ProcessSpec:
@@ -114,7 +142,8 @@ class ProcessSpec:
 
 
 def service_env(config: StackConfig) -> dict[str, str]:
-    """The FILAS_* environment every Filas service reads (filas/settings.py)."""
+    """The FILAS_* environment every Filas service reads (filas/settings.py); with FILAS_WHATSAPP_GATEWAY=meta,
+    also the Cloud API's, pointing at its simulator."""
     s = config.secrets
     return {
         **config.extra_env,
@@ -131,6 +160,20 @@ def service_env(config: StackConfig) -> dict[str, str]:
         "FILAS_CHROMIUM_PATH": config.chromium_path,
         "FILAS_LOG_LEVEL": config.log_level,
         "FILAS_LOG_FORMAT": config.log_format,
+        **_meta_env(config),
+    }
+
+
+def _meta_env(config: StackConfig) -> dict[str, str]:
+    if not config.uses_meta:
+        return {}
+    s = config.secrets
+    return {
+        "FILAS_META_URL": config.meta_url,
+        "FILAS_META_ACCESS_TOKEN": s.meta_access_token,
+        "FILAS_META_PHONE_NUMBER_ID": config.meta_phone_number_id,
+        "FILAS_META_APP_SECRET": s.meta_app_secret,
+        "FILAS_META_VERIFY_TOKEN": s.meta_verify_token,
     }
 
 
@@ -139,9 +182,17 @@ def migrate_spec(config: StackConfig) -> ProcessSpec:
 
 
 def process_specs(config: StackConfig, run_dir: Path) -> list[ProcessSpec]:
-    """Simulators first, then the four services."""
+    """Simulators first (the Cloud API's only when FILAS_WHATSAPP_GATEWAY=meta), then the four services."""
     env = service_env(config)
     s = config.secrets
+    meta = [ProcessSpec(
+        "meta-sim",
+        ["python", "-m", "filas_simulators.meta_cloud", "--host", HOST, "--port", str(config.meta_sim_port),
+         "--phone-number-id", config.meta_phone_number_id],
+        {"FILAS_LOG_LEVEL": config.log_level, "FILAS_SIM_META_ACCESS_TOKEN": s.meta_access_token,
+         "FILAS_SIM_META_APP_SECRET": s.meta_app_secret},
+        ready_url=config.meta_url,
+    )] if config.uses_meta else []
     return [
         ProcessSpec(
             "portal-sim",
@@ -157,6 +208,7 @@ def process_specs(config: StackConfig, run_dir: Path) -> list[ProcessSpec]:
             {"FILAS_LOG_LEVEL": config.log_level, "FILAS_SIM_EVOLUTION_API_KEY": s.evolution_api_key},
             ready_url=config.whatsapp_url,
         ),
+        *meta,
         ProcessSpec(
             "api",
             ["gunicorn", "-c", "python:filas_api.gunicorn_conf", "--bind", f"{HOST}:{config.api_port}",
@@ -228,6 +280,10 @@ class Stack:
     @property
     def whatsapp_url(self) -> str:
         return self.config.whatsapp_url
+
+    @property
+    def meta_url(self) -> str:
+        return self.config.meta_url
 
     @property
     def processes(self) -> dict[str, GroupProcess]:

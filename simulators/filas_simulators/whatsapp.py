@@ -3,12 +3,20 @@
 Gateway routes (header `apikey`; unknown instance -> 404, then missing/wrong key -> 401):
   POST /chat/whatsappNumbers/<instance>  {"numbers": [...]}          -> 200 [{jid, exists, number}, ...]
   POST /message/sendText/<instance>      {"number", "text", "delay"?} -> 201 {key, message, status, ...}
+  POST /chat/findMessages/<instance>     {"where": {"key": {"remoteJid", "id"?, "fromMe"?}}, "page"?, "offset"?}
+                                         -> 200 {"messages": {total, pages, currentPage, records: [...]}}
   GET  /                                                                -> 200 welcome (health check)
 Control routes (no auth), for tests and demos:
-  GET  /_sim/messages   every accepted send, in order      GET  /_sim/checks   every answered number check
+  GET  /_sim/messages   every accepted send, in order (`at`: unix time of acceptance)
+  GET  /_sim/checks     every answered number check       GET  /_sim/webhooks  every webhook posted, in order
   GET  /_sim/config     current configuration              POST /_sim/config   change some keys (see CONFIG_KEYS)
   POST /_sim/reset      forget messages, checks and config  POST /_sim/reply    {"number", "text", "push_name"?}:
                         POST a "messages.upsert" webhook event to webhook_url and return what it answered.
+
+Webhooks go to `webhook_url` with the headers of `webhook_headers`, as Evolution v2 sends the custom headers
+of an instance's webhook configuration (e.g. {"Authorization": "Bearer <token>"}). After each accepted send
+(when `status_webhooks` is on) a background thread posts, in order, "send.message" (the message, PENDING) and
+"messages.update" with SERVER_ACK then DELIVERY_ACK, shaped as Evolution v2 posts them.
 
 Who has WhatsApp: every Brazilian mobile (55 + DDD + 9 + 8 digits) unless registered in `without_whatsapp`.
 Landlines (8-digit local numbers starting 2-5) and non-Brazilian numbers do not. A mobile registered in
@@ -21,27 +29,32 @@ Run: FILAS_SIM_EVOLUTION_API_KEY=secret python -m filas_simulators.whatsapp --ho
 import argparse
 import hmac
 import json
+import math
 import os
 import sys
-import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from http import HTTPStatus
-from typing import Any
+from typing import Any, ClassVar
 
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from filas_simulators import config_checks
+from filas_simulators.control_routes import NO_WEBHOOK_URL, add_control_routes, reply_answer
+from filas_simulators.gateway_state import GatewayState
+from filas_simulators.phone_forms import canonical_mobile, legacy_form, user_part
 from filas_simulators.serving import LocalServer
+from filas_simulators.webhooks import WebhookPoster, post_recorded
 
 API_KEY_ENV = "FILAS_SIM_EVOLUTION_API_KEY"
 JID_SUFFIX = "@s.whatsapp.net"
-WEBHOOK_TIMEOUT_SECONDS = 10.0
+FIND_MESSAGES_PAGE_SIZE = 50  # Evolution's default `offset` (records per page)
+DELIVERY_STATUSES = ("SERVER_ACK", "DELIVERY_ACK")  # what messages.update reports for a delivered send
 CONFIG_KEYS = (
     "without_whatsapp",  # numbers (any form) of Brazilian mobiles that have no WhatsApp
     "legacy_numbers",  # mobiles whose WhatsApp id lacks the 9th digit
@@ -51,37 +64,13 @@ CONFIG_KEYS = (
     "retry_after",  # seconds sent in a Retry-After header with those failures (default: none)
     "latency_ms",  # every gateway call waits this long before answering (timeout tests)
     "reverse_check_results",  # answer whatsappNumbers in reverse order (clients must map by number)
-    "webhook_url",  # where /_sim/reply posts its webhook event
+    "webhook_url",  # where /_sim/reply and the status webhooks post their events
+    "webhook_headers",  # headers sent with every webhook (Evolution's webhook config "headers")
+    "status_webhooks",  # after each accepted send, post send.message and messages.update events (default on)
 )
 
 
 # --- numbers ------------------------------------------------------------------------------------
-
-
-def _user_part(raw: str) -> str | None:
-    """Digits of a number given as digits, +digits or a jid; None if it is not made of digits."""
-    user = raw.strip().split("@", 1)[0].removeprefix("+")
-    return user if user.isdigit() else None
-
-
-def canonical_mobile(raw: str) -> str | None:
-    """The 13-digit form (55 DDD 9XXXXXXXX) of a Brazilian mobile given in any form, or None."""
-    digits = _user_part(raw)
-    if digits is None or not digits.startswith("55"):
-        return None
-    ddd, local = digits[2:4], digits[4:]
-    if len(ddd) != 2 or "0" in ddd:
-        return None
-    if len(local) == 9 and local[0] == "9":
-        return digits
-    if len(local) == 8 and local[0] in "6789":  # old mobile form, before the 9th digit
-        return f"55{ddd}9{local}"
-    return None
-
-
-def legacy_form(mobile: str) -> str:
-    """A 13-digit mobile without its 9th digit."""
-    return mobile[:4] + mobile[5:]
 
 
 def plain_jid(raw: str) -> str:
@@ -93,8 +82,11 @@ def plain_jid(raw: str) -> str:
 
 
 @dataclass
-class SimulatorState:
+class SimulatorState(GatewayState):
     """Everything the simulator remembers. Every public method takes the lock."""
+
+    CONFIG_KEYS: ClassVar[tuple[str, ...]] = CONFIG_KEYS
+    RECORDS: ClassVar[tuple[str, ...]] = ("messages", "checks", "webhooks")
 
     without_whatsapp: set[str] = field(default_factory=set)
     legacy_numbers: set[str] = field(default_factory=set)
@@ -105,32 +97,11 @@ class SimulatorState:
     latency_ms: int = 0
     reverse_check_results: bool = False
     webhook_url: str | None = None
+    webhook_headers: dict[str, str] = field(default_factory=dict)
+    status_webhooks: bool = True
     messages: list[dict[str, Any]] = field(default_factory=list)
     checks: list[list[str]] = field(default_factory=list)
-    # Bumped by reset: a request that began before it (e.g. still sleeping out `latency_ms` after its
-    # client gave up) must not be recorded after it, or it would leak into the next test's records.
-    epoch: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def reset(self) -> None:
-        with self._lock:
-            fresh = SimulatorState()
-            for name in (*CONFIG_KEYS, "messages", "checks"):
-                setattr(self, name, getattr(fresh, name))
-            self.epoch += 1
-
-    def configure(self, changes: dict[str, Any]) -> None:
-        """Apply already-validated changes; keys not given keep their value."""
-        with self._lock:
-            for key, value in changes.items():
-                setattr(self, key, value)
-
-    def config(self) -> dict[str, Any]:
-        with self._lock:
-            values = {key: getattr(self, key) for key in CONFIG_KEYS}
-        for key in ("without_whatsapp", "legacy_numbers"):
-            values[key] = sorted(values[key])
-        return values
+    webhooks: list[dict[str, Any]] = field(default_factory=list)
 
     def jid_of(self, raw: str) -> str | None:
         """The WhatsApp id of a number (any form), or None if it has no WhatsApp."""
@@ -151,85 +122,38 @@ class SimulatorState:
             return self.fail_status, self.retry_after
 
     def record_check(self, numbers: list[str], epoch: int) -> None:
-        with self._lock:
-            if epoch == self.epoch:
-                self.checks.append(list(numbers))
+        self.record("checks", list(numbers), epoch)
 
     def record_message(self, message: dict[str, Any], epoch: int) -> None:
-        with self._lock:
-            if epoch == self.epoch:
-                self.messages.append(message)
+        self.record("messages", message, epoch)
 
-    def snapshot(self, name: str) -> list[Any]:
+    def sent_to(self, jid: str) -> list[dict[str, Any]]:
+        """Accepted messages whose chat is `jid`'s (either form of a Brazilian mobile, as sendText takes)."""
+        wanted = canonical_mobile(jid) or user_part(jid) or jid
         with self._lock:
-            return list(getattr(self, name))
+            return [m for m in self.messages if (m["e164"] or user_part(m["remoteJid"])) == wanted]
 
 
 # --- configuration validation -------------------------------------------------------------------
 
 
-class ConfigError(ValueError):
-    pass
-
-
-def _mobiles(key: str, value: Any) -> set[str]:
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise ConfigError(f"{key} must be a list of strings")
-    mobiles = {item: canonical_mobile(item) for item in value}
-    bad = [item for item, mobile in mobiles.items() if mobile is None]
-    if bad:
-        raise ConfigError(f"{key}: not Brazilian mobile numbers: {bad}")
-    return {mobile for mobile in mobiles.values() if mobile is not None}
-
-
-def _count(key: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigError(f"{key} must be an integer >= 0")
-    return value
-
-
-def _fail_status(key: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 400 <= value <= 599:
-        raise ConfigError(f"{key} must be an HTTP error status (400-599)")
-    return value
-
-
-def _optional_count(key: str, value: Any) -> int | None:
-    return None if value is None else _count(key, value)
-
-
-def _flag(key: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(f"{key} must be true or false")
-    return value
-
-
-def _url(key: str, value: Any) -> str | None:
-    if value is None or (isinstance(value, str) and value.startswith(("http://", "https://"))):
-        return value
-    raise ConfigError(f"{key} must be an http(s) URL or null")
-
-
 _VALIDATORS: dict[str, Callable[[str, Any], Any]] = {
-    "without_whatsapp": _mobiles,
-    "legacy_numbers": _mobiles,
-    "fail_next_sends": _count,
-    "fail_next_checks": _count,
-    "fail_status": _fail_status,
-    "retry_after": _optional_count,
-    "latency_ms": _count,
-    "reverse_check_results": _flag,
-    "webhook_url": _url,
+    "without_whatsapp": config_checks.mobiles,
+    "legacy_numbers": config_checks.mobiles,
+    "fail_next_sends": config_checks.count,
+    "fail_next_checks": config_checks.count,
+    "fail_status": config_checks.error_status,
+    "retry_after": config_checks.optional_count,
+    "latency_ms": config_checks.count,
+    "reverse_check_results": config_checks.flag,
+    "webhook_url": config_checks.url,
+    "webhook_headers": config_checks.headers,
+    "status_webhooks": config_checks.flag,
 }
 
 
 def validate_config(body: Any) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise ConfigError("the body must be a JSON object")
-    unknown = sorted(set(body) - set(CONFIG_KEYS))
-    if unknown:
-        raise ConfigError(f"unknown keys {unknown}; known: {list(CONFIG_KEYS)}")
-    return {key: _VALIDATORS[key](key, value) for key, value in body.items()}
+    return config_checks.validate(body, _VALIDATORS)
 
 
 # --- Evolution shapes ---------------------------------------------------------------------------
@@ -263,43 +187,72 @@ def sent_message_body(jid: str, text: str, message_id: str, timestamp: int, inst
     }
 
 
-def upsert_event(instance: str, instance_id: str, jid: str, text: str, push_name: str) -> dict[str, Any]:
-    """A "messages.upsert" webhook event as Evolution v2 posts it for an incoming text message."""
+def new_record_id() -> str:
+    """Looks like Evolution's database ids of stored messages (cuids)."""
+    return "cm" + uuid.uuid4().hex[:23]
+
+
+def webhook_event(event: str, instance: str, data: Any) -> dict[str, Any]:
+    """The envelope of every Evolution v2 webhook event."""
     return {
-        "event": "messages.upsert",
+        "event": event,
         "instance": instance,
-        "data": {
-            "key": {"remoteJid": jid, "fromMe": False, "id": new_message_id()},
-            "pushName": push_name,
-            "status": "DELIVERY_ACK",
-            "message": {"conversation": text},
-            "messageType": "conversation",
-            "messageTimestamp": int(time.time()),
-            "instanceId": instance_id,
-            "source": "android",
-        },
+        "data": data,
         "date_time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "sender": f"5585900000000{JID_SUFFIX}",
     }
 
 
-def post_json(url: str, payload: dict[str, Any]) -> tuple[int, Any]:
-    """POST JSON and return (status, body parsed as JSON when it is JSON) even for error statuses."""
-    data = json.dumps(payload).encode()
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"}, method="POST")
-    try:
-        with urllib.request.urlopen(req, timeout=WEBHOOK_TIMEOUT_SECONDS) as answer:
-            return answer.status, _parse_body(answer.read())
-    except urllib.error.HTTPError as error:
-        return error.code, _parse_body(error.read())
+def upsert_event(instance: str, instance_id: str, jid: str, text: str, push_name: str) -> dict[str, Any]:
+    """A "messages.upsert" webhook event as Evolution v2 posts it for an incoming text message."""
+    return webhook_event("messages.upsert", instance, {
+        "key": {"remoteJid": jid, "fromMe": False, "id": new_message_id()},
+        "pushName": push_name,
+        "status": "DELIVERY_ACK",
+        "message": {"conversation": text},
+        "messageType": "conversation",
+        "messageTimestamp": int(time.time()),
+        "instanceId": instance_id,
+        "source": "android",
+    })
 
 
-def _parse_body(raw: bytes) -> Any:
-    text = raw.decode(errors="replace")
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
+def status_update(message: dict[str, Any], status: str, instance_id: str) -> dict[str, Any]:
+    """The data of a "messages.update" event about one of our messages (Evolution v2, Baileys channel)."""
+    return {
+        "messageId": message["record_id"],
+        "keyId": message["id"],
+        "remoteJid": message["remoteJid"],
+        "fromMe": True,
+        "participant": message["remoteJid"],
+        "status": status,
+        "instanceId": instance_id,
+    }
+
+
+def message_record(message: dict[str, Any], instance_id: str) -> dict[str, Any]:
+    """A stored message as /chat/findMessages lists it."""
+    return {
+        "id": message["record_id"],
+        "key": {"id": message["id"], "fromMe": True, "remoteJid": message["remoteJid"]},
+        "pushName": "",
+        "messageType": "conversation",
+        "message": {"conversation": message["text"]},
+        "messageTimestamp": message["timestamp"],
+        "instanceId": instance_id,
+        "source": "unknown",
+        "contextInfo": None,
+        "MessageUpdate": [],
+    }
+
+
+def find_messages_answer(messages: list[dict[str, Any]], page: int, per_page: int,
+                         instance_id: str) -> dict[str, Any]:
+    """Evolution v2's findMessages answer: newest first, one page of records."""
+    newest_first = sorted(messages, key=lambda m: m["at"], reverse=True)
+    records = newest_first[(page - 1) * per_page : page * per_page]
+    return {"messages": {"total": len(messages), "pages": math.ceil(len(messages) / per_page),
+                         "currentPage": page, "records": [message_record(m, instance_id) for m in records]}}
 
 
 # --- the app ------------------------------------------------------------------------------------
@@ -313,6 +266,7 @@ class _Gateway:
     instance: str
     instance_id: str
     state: SimulatorState
+    poster: WebhookPoster
 
     def guard(self, instance: str) -> Response | None:
         """Evolution's guard order: instance exists, then api key."""
@@ -371,20 +325,54 @@ class _Gateway:
         return jsonify(self._accept(number, jid, text, body.get("delay"))), 201
 
     def _accept(self, number: str, jid: str, text: str, delay: int | None) -> dict[str, Any]:
-        message_id, timestamp = new_message_id(), int(time.time())
-        self.state.record_message(
-            {
-                "id": message_id,
-                "number": number,
-                "e164": canonical_mobile(number),
-                "remoteJid": jid,
-                "text": text,
-                "delay": delay,
-                "timestamp": timestamp,
-            },
-            g.sim_epoch,
-        )
-        return sent_message_body(jid, text, message_id, timestamp, self.instance_id)
+        now = time.time()
+        message = {
+            "id": new_message_id(),
+            "record_id": new_record_id(),
+            "number": number,
+            "e164": canonical_mobile(number),
+            "remoteJid": jid,
+            "text": text,
+            "delay": delay,
+            "timestamp": int(now),
+            "at": now,
+        }
+        self.state.record_message(message, g.sim_epoch)
+        body = sent_message_body(jid, text, message["id"], message["timestamp"], self.instance_id)
+        self._post_statuses_later(message, body)
+        return body
+
+    def find_messages(self, instance: str) -> Response | tuple[Response, int]:
+        refused = self.guard(instance)
+        if refused is not None:
+            return refused
+        query = _find_messages_query(request.get_json(silent=True))
+        if isinstance(query, str):
+            return evolution_error(400, [query])
+        key, page, per_page = query
+        found = [m for m in self.state.sent_to(key["remoteJid"])
+                 if key.get("id") in (None, m["id"]) and key.get("fromMe") in (None, True)]
+        return jsonify(find_messages_answer(found, page, per_page, self.instance_id)), 200
+
+    def _post_statuses_later(self, message: dict[str, Any], sent_body: dict[str, Any]) -> None:
+        config = self.state.config()
+        if not config["webhook_url"] or not config["status_webhooks"]:
+            return
+        events = [webhook_event("send.message", self.instance, sent_body)]
+        events += [webhook_event("messages.update", self.instance, status_update(message, status, self.instance_id))
+                   for status in DELIVERY_STATUSES]
+        server_url, epoch = request.host_url.rstrip("/"), g.sim_epoch
+        self.poster.post_in_order([partial(self.deliver, event, server_url, epoch) for event in events],
+                                  self.state, epoch)
+
+    def deliver(self, event: dict[str, Any], server_url: str, epoch: int) -> tuple[int, Any]:
+        """POST one event to webhook_url with webhook_headers, and record what the receiver answered."""
+        config = self.state.config()
+        url = config["webhook_url"]
+        # Evolution also sends these: where the event goes, its own URL and the instance key.
+        event |= {"destination": url, "server_url": server_url, "apikey": self.api_key}
+        return post_recorded(self.state, epoch, url, json.dumps(event).encode(), config["webhook_headers"],
+                             {"event": event["event"], "url": url})
 
     def reply(self) -> tuple[Response, int]:
         body = request.get_json(silent=True)
@@ -395,17 +383,23 @@ class _Gateway:
         jid = self.state.jid_of(number)
         if jid is None:
             return jsonify(error="this number has no WhatsApp, it cannot reply"), 400
-        url = self.state.config()["webhook_url"]
-        if not url:
-            return jsonify(error='no webhook_url configured: POST /_sim/config {"webhook_url": ...}'), 409
+        if not self.state.config()["webhook_url"]:
+            return jsonify(error=NO_WEBHOOK_URL), 409
         event = upsert_event(self.instance, self.instance_id, jid, text, str(body.get("push_name", "Paciente")))
-        # Evolution also sends these: where the event goes, its own URL and the instance key.
-        event |= {"destination": url, "server_url": request.host_url.rstrip("/"), "apikey": self.api_key}
-        try:
-            status, answer = post_json(url, event)
-        except (urllib.error.URLError, OSError) as error:
-            return jsonify(error=f"webhook unreachable: {error}", event=event), 502
-        return jsonify(event=event, webhook={"status": status, "body": answer}), 200
+        return reply_answer(event, partial(self.deliver, event, request.host_url.rstrip("/"), g.sim_epoch))
+
+
+def _find_messages_query(body: Any) -> tuple[dict[str, Any], int, int] | str:
+    """(where.key, page, records per page) of a findMessages body, or what is wrong with it."""
+    where = body.get("where") if isinstance(body, dict) else None
+    key = where.get("key") if isinstance(where, dict) else None
+    if not isinstance(key, dict) or not isinstance(key.get("remoteJid"), str) or not key["remoteJid"]:
+        return 'findMessages requires "where": {"key": {"remoteJid": ...}} (this simulator lists one chat)'
+    page, per_page = body.get("page", 1), body.get("offset", FIND_MESSAGES_PAGE_SIZE)
+    for name, value in (("page", page), ("offset", per_page)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            return f'"{name}" must be an integer >= 1'
+    return key, page, per_page
 
 
 def _send_text_problem(body: Any) -> str | None:
@@ -426,7 +420,8 @@ def create_app(api_key: str, instance: str) -> Flask:
     if not api_key or not instance:
         raise ValueError("api_key and instance must not be empty")
     app = Flask(__name__)
-    gateway = _Gateway(api_key, instance, str(uuid.uuid4()), SimulatorState())
+    poster = WebhookPoster(f"evolution-sim-{instance}")
+    gateway = _Gateway(api_key, instance, str(uuid.uuid4()), SimulatorState(), poster)
     app.extensions["whatsapp_simulator"] = gateway.state
     _add_gateway_routes(app, gateway)
     _add_control_routes(app, gateway)
@@ -437,6 +432,7 @@ def create_app(api_key: str, instance: str) -> Flask:
 def _add_gateway_routes(app: Flask, gateway: _Gateway) -> None:
     app.post("/chat/whatsappNumbers/<instance>")(gateway.check_numbers)
     app.post("/message/sendText/<instance>")(gateway.send_text)
+    app.post("/chat/findMessages/<instance>")(gateway.find_messages)
 
     @app.get("/")
     def welcome() -> Response:
@@ -444,38 +440,11 @@ def _add_gateway_routes(app: Flask, gateway: _Gateway) -> None:
 
 
 def _add_control_routes(app: Flask, gateway: _Gateway) -> None:
-    state = gateway.state
-
-    @app.before_request
-    def note_epoch() -> None:
-        g.sim_epoch = state.epoch  # read before any simulated latency: see SimulatorState.epoch
-
-    @app.get("/_sim/messages")
-    def messages() -> Response:
-        return jsonify(state.snapshot("messages"))
+    add_control_routes(app, gateway.state, validate_config, gateway.reply)
 
     @app.get("/_sim/checks")
     def checks() -> Response:
-        return jsonify(state.snapshot("checks"))
-
-    @app.get("/_sim/config")
-    def get_config() -> Response:
-        return jsonify(state.config())
-
-    @app.post("/_sim/config")
-    def set_config() -> Response | tuple[Response, int]:
-        try:
-            state.configure(validate_config(request.get_json(silent=True)))
-        except ConfigError as error:
-            return jsonify(error=str(error)), 400
-        return jsonify(state.config())
-
-    @app.post("/_sim/reset")
-    def reset() -> Response:
-        state.reset()
-        return jsonify(state.config())
-
-    app.post("/_sim/reply")(gateway.reply)
+        return jsonify(gateway.state.snapshot("checks"))
 
 
 def _add_error_handlers(app: Flask) -> None:

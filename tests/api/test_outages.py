@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy
 
 import filas.db.session
+from filas.phones import phone_key
 
 AUTH = {"Authorization": "Bearer test-token"}  # accepted by the `client` fixture
 SECRET_USER = "usuario_secreto"
@@ -73,7 +74,8 @@ def test_a_statement_stuck_past_the_timeout_is_a_503_without_internals(configure
     monkeypatch.setattr(filas.db.session, "STATEMENT_TIMEOUT_MS", 200)
     configure()  # a new engine, with the short timeout
     with database_engine.connect() as other:
-        other.execute(sqlalchemy.text("INSERT INTO opt_outs (telefone, criado_em) VALUES ('5585999990001', now())"))
+        other.execute(sqlalchemy.text("INSERT INTO opt_outs (telefone_hash, criado_em) VALUES (:key, now())"),
+                      {"key": phone_key("5585999990001")})
 
         reply = client.post("/api/optouts", json={"telefone": "85999990001"}, headers=AUTH)
 

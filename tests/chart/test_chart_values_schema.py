@@ -28,6 +28,7 @@ def test_the_schema_is_draft_07() -> None:
         ("portalWorker.autoscaling.queues={nope}", "at '/portalWorker/autoscaling/queues/0'"),
         ("config.extra.LOG_LEVEL=debug", "'LOG_LEVEL' does not match pattern '^FILAS_[A-Z0-9_]+$'"),
         ("scheduler.replicaCount=3", "at '/scheduler/replicaCount'"),
+        ("campaignWorker.gateway.type=twilio", "at '/campaignWorker/gateway/type'"),
     ],
 )
 def test_a_bad_value_fails_with_the_schema_message(assignment, message) -> None:

@@ -40,14 +40,20 @@ def ended(body: dict) -> bool:
     return body.get("status") in ("finished", "failed", "cancelled")
 
 
-def test_create_validate_send_reaches_every_valid_contact_exactly_once(api, whatsapp_sim, stack_database_url):
+def gateway_knows_contacts(whatsapp_sim) -> None:
+    """The simulator as CONTACTS describe it: Ana Paula without WhatsApp, José Lima by his old id."""
     whatsapp_sim.post("/_sim/config", json={"without_whatsapp": ["5585977770003"],
                                             "legacy_numbers": ["5585988880002"]}).raise_for_status()
+
+
+def test_create_validate_send_reaches_every_valid_contact_exactly_once(api, whatsapp_sim, stack_database_url):
+    gateway_knows_contacts(whatsapp_sim)
     campaign_id = create_campaign(api)
 
     validation = api.wait_until(start(api, campaign_id, "validar")["status_url"], ended)
     assert validation["status"] == "finished", validation
-    assert validation["resultado"] == {"campanha_id": campaign_id, "validos": 2, "invalidos": 2}
+    assert validation["resultado"] == {"campanha_id": campaign_id, "validos": 2, "invalidos": 2,
+                                       "numeros_verificados": True}
     assert validation["progresso"] == {"feitos": 4, "total": 4, "percentual": 100.0}
 
     sending = api.wait_until(start(api, campaign_id, "enviar")["status_url"], ended)
@@ -134,3 +140,89 @@ def _wait_until_acknowledged(stack_redis, message_id: str, timeout: float = 60) 
             return
         time.sleep(0.2)
     raise AssertionError(f"message {message_id} is still in Redis after {timeout} s")
+
+
+def message_statuses(database_url: str, campaign_id: int) -> dict[str, str]:
+    """Contact's number → its first message's status."""
+    from filas.db.models import CampaignMessage
+
+    with session_scope(database_url) as session:
+        return dict(session.execute(
+            select(Contact.telefone, CampaignMessage.status)
+            .join(CampaignMessage, CampaignMessage.contact_id == Contact.id)
+            .where(CampaignMessage.campaign_id == campaign_id)
+        ).all())
+
+
+def test_a_gateway_refusing_the_key_fails_the_send_and_the_next_send_reaches_everyone_once(
+        api, whatsapp_sim, stack_database_url):
+    gateway_knows_contacts(whatsapp_sim)
+    campaign_id = create_campaign(api)
+    api.wait_until(start(api, campaign_id, "validar")["status_url"], ended)
+    whatsapp_sim.post("/_sim/config", json={"fail_next_sends": 1, "fail_status": 401}).raise_for_status()
+
+    failed = api.wait_until(start(api, campaign_id, "enviar")["status_url"], ended)
+
+    assert failed["status"] == "failed", failed
+    assert "gateway recusou" in failed["erro"] and "401" in failed["erro"]
+    assert api.get(f"/api/campanhas/{campaign_id}").json()["campanha"]["status"] == "erro"
+    assert "enviando" not in message_statuses(stack_database_url, campaign_id).values()  # none held for good
+    assert whatsapp_sim.get("/_sim/messages").json() == []
+
+    # The key is fixed: sending again reaches every valid contact, once.
+    resent = api.wait_until(start(api, campaign_id, "enviar")["status_url"], ended)
+    assert resent["status"] == "finished", resent
+    received = [m["e164"] for m in whatsapp_sim.get("/_sim/messages").json()]
+    assert sorted(received) == ["5585988880002", "5585999990001"]
+    assert api.get(f"/api/campanhas/{campaign_id}").json()["campanha"]["status"] == "enviada"
+
+
+def test_a_number_that_lost_whatsapp_after_validation_is_recorded_and_the_rest_is_sent(
+        api, whatsapp_sim, stack_database_url):
+    gateway_knows_contacts(whatsapp_sim)
+    campaign_id = create_campaign(api)
+    api.wait_until(start(api, campaign_id, "validar")["status_url"], ended)
+    whatsapp_sim.post("/_sim/config", json={"without_whatsapp": ["5585977770003", "5585999990001"]}
+                      ).raise_for_status()
+
+    sending = api.wait_until(start(api, campaign_id, "enviar")["status_url"], ended)
+
+    assert sending["status"] == "finished", sending
+    assert sending["resultado"]["falhou"] == 1 and sending["resultado"]["enviada"] == 1
+    assert message_statuses(stack_database_url, campaign_id) == {"5585999990001": "falhou",
+                                                                 "5585988880002": "enviada"}
+    assert [m["e164"] for m in whatsapp_sim.get("/_sim/messages").json()] == ["5585988880002"]
+
+
+def test_a_paused_send_stops_and_resuming_sends_only_the_rest_once(api, stack, whatsapp_sim, stack_database_url):
+    contacts = [{"nome": f"Paciente {n}", "telefone": f"(85) 99999-{n:04d}"} for n in range(1, 9)]
+    campaign_id = create_campaign(api, contacts)
+    api.wait_until(start(api, campaign_id, "validar")["status_url"], ended)
+    whatsapp_sim.post("/_sim/config", json={"latency_ms": 500}).raise_for_status()  # the default pace: 1 a second
+    sending = start(api, campaign_id, "enviar")
+    api.wait_until(sending["status_url"], lambda body: (body["progresso"] or {}).get("feitos", 0) >= 2)
+
+    paused = api.post(f"/api/campanhas/{campaign_id}/pausar")
+
+    assert paused.status_code in (200, 202), paused.text
+    assert api.wait_until(sending["status_url"], ended)["status"] == "cancelled"
+    campaign = api.get(f"/api/campanhas/{campaign_id}").json()["campanha"]
+    assert campaign["status"] == "pausada"
+    sent_before = {m["e164"] for m in whatsapp_sim.get("/_sim/messages").json()}
+    assert 2 <= len(sent_before) < len(contacts)
+    assert campaign["progresso"] == {"feitos": len(sent_before), "total": len(contacts)}
+    progress = scrape(stack.config.api_port)  # what a dashboard shows of a campaign still under way
+    assert sample(progress, "filas_campaign_contacts", campaign_id=str(campaign_id), state="done") == len(sent_before)
+    assert sample(progress, "filas_campaign_contacts", campaign_id=str(campaign_id),
+                  state="remaining") == len(contacts) - len(sent_before)
+    assert "enviando" not in message_statuses(stack_database_url, campaign_id).values()
+    assert api.post(f"/api/campanhas/{campaign_id}/pausar").status_code == 409  # nothing to pause now
+
+    resumed = api.wait_until(start(api, campaign_id, "enviar")["status_url"], ended)
+
+    assert resumed["status"] == "finished", resumed
+    received = [m["e164"] for m in whatsapp_sim.get("/_sim/messages").json()]
+    assert sorted(received) == sorted(f"558599999{n:04d}" for n in range(1, 9))  # everyone, once
+    campaign = api.get(f"/api/campanhas/{campaign_id}").json()["campanha"]
+    assert campaign["status"] == "enviada" and campaign["progresso"] == {"feitos": 8, "total": 8}
+    assert f'campaign_id="{campaign_id}"' not in scrape(stack.config.api_port)  # its series end with its send

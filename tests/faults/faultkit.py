@@ -9,8 +9,10 @@ Every wait is for a condition (`wait_for`), bounded; nothing asserts on how long
 carries a pytest timeout marker. A failing test's report shows the tail of every process's log.
 """
 
+import bisect
 import contextlib
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -307,6 +309,45 @@ def count_message_rows(database_url: str, campaign_id: int) -> int:
     with session_scope(database_url) as session:
         return session.scalar(select(func.count()).select_from(CampaignMessage)
                               .where(CampaignMessage.campaign_id == campaign_id))
+
+
+@contextlib.contextmanager
+def campaign_system(run_dir: Path, gateway_sim: str, env: Mapping[str, str]) -> Iterator[FaultSystem]:
+    """The campaign fault tests' system: the gateway's simulator (`gateway_sim`: "whatsapp-sim", "meta-sim"),
+    the API, the campaign worker as two processes of 4 threads each, and the scheduler; all but the worker are
+    started again if they exit (a test kills and restarts the worker itself)."""
+    with own_system(run_dir, [gateway_sim, "api", "campaign-worker", "scheduler"], env,
+                    extra_argv={"campaign-worker": ["--processes", "2", "--threads", "4"]},
+                    supervise=[gateway_sim, "api", "scheduler"]) as running:
+        yield running
+
+
+def kill_and_restart_worker(system: FaultSystem, while_down: Callable[[], Any] | None = None) -> Any:
+    """SIGKILL the campaign worker (all its processes) and start it again, as Kubernetes would; returns what
+    `while_down` returned, called in between, while no worker is alive."""
+    system.stack.kill("campaign-worker", signal.SIGKILL)
+    seen = while_down() if while_down is not None else None
+    system.stack.respawn("campaign-worker")
+    return seen
+
+
+def spaced_faults(system: FaultSystem, campaign_id: int, faults: Iterable[Any], every: int,
+                  contacts: int) -> Iterator[Any]:
+    """Each of `faults` in turn, once the campaign's send has claimed `every` more message rows since the last;
+    fails if the campaign (of `contacts` numbers) is claimed whole before the last fault."""
+    claimed = 0
+    for number, fault in enumerate(faults, start=1):
+        claimed = wait_for(
+            lambda floor=claimed: (n := count_message_rows(system.database_url, campaign_id)) >= floor + every and n,
+            f"the send under way before fault {number}", timeout=300)
+        assert claimed < contacts, "the campaign ended before all the faults: make it bigger"
+        yield fault
+
+
+def busiest_second(times: list[float]) -> int:
+    """The most arrivals in any window [t, t + 1 s) that starts at an arrival."""
+    ordered = sorted(times)
+    return max((bisect.bisect_left(ordered, start + 1.0) - index for index, start in enumerate(ordered)), default=0)
 
 
 def unavailable_message(reply: httpx.Response) -> str:

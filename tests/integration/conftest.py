@@ -1,7 +1,11 @@
-"""Fixtures for the portal client tests: the portal simulator on a free port, and a real headless Chromium.
+"""Fixtures of the integration tests.
 
-Browser tests also carry the `chromium` marker (tests/conftest.py): skipped on a laptop without any
-Chromium, a failure in CI.
+The portal client tests: the portal simulator on a free port, and a real headless Chromium. Browser tests also
+carry the `chromium` marker (tests/conftest.py): skipped on a laptop without any Chromium, a failure in CI.
+
+The gateway tests: `sim`, a client for the /_sim control routes of the module's own `simulator` fixture (a
+gateway simulator served in a thread). The follow-up tests: `database`, PostgreSQL then the SQLite of
+`make run`.
 """
 
 from __future__ import annotations
@@ -16,12 +20,14 @@ import pytest
 from playwright.sync_api import Browser, sync_playwright
 from werkzeug.serving import make_server
 
+from filas.db.migrate import upgrade
 from filas_portal.browser import (
     ChromiumChoice,
     launch_browser,
     resolve_chromium,
 )
 from filas_simulators.portal import create_app
+from filas_simulators.serving import LocalServer
 
 SIM_USERNAME = "fornecedor.teste"
 SIM_PASSWORD = "s3nha-do-simulador"
@@ -81,3 +87,32 @@ def portal_browser(chromium_choice: ChromiumChoice) -> Iterator[Browser]:
             yield browser
         finally:
             browser.close()
+
+
+# --- gateway simulators -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def sim(simulator: LocalServer) -> Iterator[httpx.Client]:
+    """A client for the simulator's /_sim control routes, on a freshly reset simulator (`simulator`: the test
+    module's own fixture, the gateway simulator it serves in a thread)."""
+    with httpx.Client(base_url=simulator.url, timeout=10) as client:
+        client.post("/_sim/reset").raise_for_status()
+        yield client
+
+
+# --- PostgreSQL and SQLite --------------------------------------------------------------------
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def database(request: pytest.FixtureRequest, configure, tmp_path) -> Iterator[str]:
+    """The test's database, set as FILAS_DATABASE_URL: the clean test PostgreSQL, then a fresh, migrated SQLite
+    file (as `make run` uses). A module may define its own `database` instead."""
+    if request.param == "postgresql":
+        url = request.getfixturevalue("database_url")
+        request.getfixturevalue("clean_database")
+    else:
+        url = f"sqlite:///{tmp_path / 'filas.db'}"
+        upgrade(url)
+    configure(FILAS_DATABASE_URL=url)
+    yield url

@@ -50,13 +50,6 @@ def simulator() -> Iterator[LocalServer]:
 
 
 @pytest.fixture
-def sim(simulator: LocalServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=simulator.url, timeout=10) as client:
-        client.post("/_sim/reset").raise_for_status()
-        yield client
-
-
-@pytest.fixture
 def worker_env(configure, redis_url: str, database_url: str, simulator: LocalServer) -> dict[str, str]:
     configure(FILAS_REDIS_URL=redis_url, FILAS_DATABASE_URL=database_url)
     return {**os.environ, "FILAS_REDIS_URL": redis_url, "FILAS_DATABASE_URL": database_url,

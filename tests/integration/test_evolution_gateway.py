@@ -1,10 +1,6 @@
 """EvolutionGateway against the WhatsApp simulator: a real HTTP server on a free localhost port."""
 
-import os
 import pickle
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -13,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from flask import Flask, jsonify, request
+from sim_control import configure, free_port, refused_start, simulator_process
 
 from filas_campaigns.gateways import (
     EvolutionGateway,
@@ -47,27 +44,9 @@ def simulator() -> Iterator[LocalServer]:
 
 
 @pytest.fixture
-def sim(simulator: LocalServer) -> Iterator[httpx.Client]:
-    """A client for the simulator's /_sim control routes, on a freshly reset simulator."""
-    with httpx.Client(base_url=simulator.url, timeout=10) as client:
-        client.post("/_sim/reset").raise_for_status()
-        yield client
-
-
-@pytest.fixture
 def gateway(simulator: LocalServer, sim: httpx.Client) -> Iterator[EvolutionGateway]:
     with EvolutionGateway(simulator.url, API_KEY, INSTANCE, timeout=5.0) as gw:
         yield gw
-
-
-def configure(sim: httpx.Client, **config: Any) -> None:
-    sim.post("/_sim/config", json=config).raise_for_status()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # --- number checks ----------------------------------------------------------------------------
@@ -389,47 +368,16 @@ def test_concurrent_sends_are_all_recorded(gateway: EvolutionGateway, sim: httpx
 # --- command line -----------------------------------------------------------------------------
 
 
-def _run_simulator(env: dict[str, str], port: int) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "filas_simulators.whatsapp", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+MODULE = "filas_simulators.whatsapp"
 
 
 def test_command_line_needs_the_api_key() -> None:
-    env = {k: v for k, v in os.environ.items() if k != API_KEY_ENV}
-    process = _run_simulator(env, free_port())
-    _, stderr = process.communicate(timeout=30)
-    assert process.returncode != 0
-    assert API_KEY_ENV in stderr
+    assert API_KEY_ENV in refused_start(MODULE, API_KEY_ENV)
 
 
 def test_command_line_serves_the_simulator() -> None:
-    port = free_port()
-    process = _run_simulator({**os.environ, API_KEY_ENV: API_KEY}, port)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        _wait_until_up(url, process)
-        with EvolutionGateway(url, API_KEY, INSTANCE) as gw:
-            assert gw.send_message(HAS_WHATSAPP, OutgoingMessage("oi")).gateway_message_id
-    finally:
-        process.terminate()
-        process.communicate(timeout=10)
-
-
-def _wait_until_up(url: str, process: subprocess.Popen[str], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.communicate()[1]
-        try:
-            httpx.get(url, timeout=1.0).raise_for_status()
-            return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    pytest.fail(f"the simulator did not start at {url}")
+    with simulator_process(MODULE, {API_KEY_ENV: API_KEY}) as url, EvolutionGateway(url, API_KEY, INSTANCE) as gw:
+        assert gw.send_message(HAS_WHATSAPP, OutgoingMessage("oi")).gateway_message_id
 
 
 def test_a_request_begun_before_a_reset_is_not_recorded_after_it() -> None:
@@ -445,3 +393,97 @@ def test_a_request_begun_before_a_reset_is_not_recorded_after_it() -> None:
 
     assert [message["id"] for message in state.snapshot("messages")] == ["fresh"]
     assert state.snapshot("checks") == []
+
+
+# --- looking a send up (findMessages) ---------------------------------------------------------
+
+
+def test_find_sent_finds_a_send_by_number_or_legacy_jid(gateway: EvolutionGateway, sim: httpx.Client) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    configure(sim, legacy_numbers=[LEGACY])
+    since = datetime.now(UTC)
+    gateway.send_message(LEGACY, OutgoingMessage("outra"))
+    sent = gateway.send_message(LEGACY, OutgoingMessage("Lembrete da consulta"))
+
+    by_number = gateway.find_sent(LEGACY, OutgoingMessage("Lembrete da consulta"), since)
+    by_jid = gateway.find_sent(LEGACY_JID, OutgoingMessage("Lembrete da consulta"), since)
+
+    assert by_number == by_jid
+    assert (by_number.gateway_message_id, by_number.whatsapp_id) == (sent.gateway_message_id, LEGACY_JID)
+    assert gateway.find_sent(LEGACY, OutgoingMessage("nunca enviada"), since) is None
+    assert gateway.find_sent(HAS_WHATSAPP, OutgoingMessage("Lembrete da consulta"), since) is None
+    assert gateway.find_sent(LEGACY, OutgoingMessage("Lembrete da consulta"), since + timedelta(hours=1)) is None
+
+
+def test_find_messages_answers_evolution_v2_pages_newest_first(gateway: EvolutionGateway, sim: httpx.Client) -> None:
+    sent = [gateway.send_message(HAS_WHATSAPP, OutgoingMessage(f"m{i}")).gateway_message_id for i in range(3)]
+    gateway.send_message("5585988880002", OutgoingMessage("outro chat"))
+    headers = {"apikey": API_KEY}
+    where = {"where": {"key": {"remoteJid": f"{HAS_WHATSAPP}@s.whatsapp.net"}}}
+
+    first = sim.post(f"/chat/findMessages/{INSTANCE}", json={**where, "offset": 2}, headers=headers).json()
+    second = sim.post(f"/chat/findMessages/{INSTANCE}", json={**where, "offset": 2, "page": 2}, headers=headers).json()
+    by_id = sim.post(f"/chat/findMessages/{INSTANCE}", json={"where": {"key": {
+        "remoteJid": f"{HAS_WHATSAPP}@s.whatsapp.net", "id": sent[0]}}}, headers=headers).json()
+
+    assert {k: v for k, v in first["messages"].items() if k != "records"} == {"total": 3, "pages": 2, "currentPage": 1}
+    records = first["messages"]["records"] + second["messages"]["records"]
+    assert [r["key"]["id"] for r in records] == sent[::-1]
+    record = records[-1]
+    assert record["key"] == {"id": sent[0], "fromMe": True, "remoteJid": f"{HAS_WHATSAPP}@s.whatsapp.net"}
+    assert record["message"] == {"conversation": "m0"}
+    assert isinstance(record["messageTimestamp"], int) and record["id"] != sent[0]
+    assert [r["key"]["id"] for r in by_id["messages"]["records"]] == [sent[0]]
+
+
+def test_find_messages_checks_key_and_body(sim: httpx.Client) -> None:
+    url = f"/chat/findMessages/{INSTANCE}"
+    assert sim.post(url, json={"where": {}}, headers={"apikey": "wrong"}).status_code == 401
+    assert sim.post(url, json={"where": {}}, headers={"apikey": API_KEY}).status_code == 400
+    assert sim.post(url, json={"where": {"key": {"remoteJid": "x"}}, "page": 0},
+                    headers={"apikey": API_KEY}).status_code == 400
+
+
+def test_sim_messages_carry_the_time_of_acceptance(gateway: EvolutionGateway, sim: httpx.Client) -> None:
+    before = time.time()
+    gateway.send_message(HAS_WHATSAPP, OutgoingMessage("oi"))
+    [recorded] = sim.get("/_sim/messages").json()
+    assert before <= recorded["at"] <= time.time()
+
+
+# --- status webhooks --------------------------------------------------------------------------
+
+
+def test_a_send_posts_evolution_status_webhooks_with_the_configured_headers(gateway, sim) -> None:
+    from waiting import wait_for
+
+    received: list[tuple[dict[str, Any], str | None]] = []
+    receiver = Flask("status-receiver")
+
+    @receiver.post("/webhooks/evolution")
+    def webhook() -> Any:
+        received.append((request.get_json(), request.headers.get("Authorization")))
+        return jsonify(ok=True)
+
+    with serve_in_thread(receiver) as server:
+        configure(sim, webhook_url=f"{server.url}/webhooks/evolution",
+                  webhook_headers={"Authorization": "Bearer segredo"})
+        sent = gateway.send_message(HAS_WHATSAPP, OutgoingMessage("oi"))
+        wait_for(lambda: len(received) == 3, 10, "three status webhooks")
+
+    assert [event["event"] for event, _ in received] == ["send.message", "messages.update", "messages.update"]
+    assert {header for _, header in received} == {"Bearer segredo"}
+    assert received[0][0]["data"]["key"]["id"] == sent.gateway_message_id
+    updates = [event["data"] for event, _ in received[1:]]
+    assert [(u["keyId"], u["status"], u["fromMe"]) for u in updates] == [
+        (sent.gateway_message_id, "SERVER_ACK", True), (sent.gateway_message_id, "DELIVERY_ACK", True)]
+    assert all(u["remoteJid"] == f"{HAS_WHATSAPP}@s.whatsapp.net" and u["messageId"] for u in updates)
+    assert [w["status"] for w in sim.get("/_sim/webhooks").json()] == [200, 200, 200]
+
+
+def test_status_webhooks_can_be_turned_off(gateway: EvolutionGateway, sim: httpx.Client) -> None:
+    configure(sim, webhook_url=f"http://127.0.0.1:{free_port()}/webhook", status_webhooks=False)
+    gateway.send_message(HAS_WHATSAPP, OutgoingMessage("oi"))
+    sim.post("/_sim/reply", json={"number": HAS_WHATSAPP, "text": "oi"})  # posted at once, the receiver down
+    assert [w["event"] for w in sim.get("/_sim/webhooks").json()] == ["messages.upsert"]

@@ -3,23 +3,14 @@
 SQLite keeps a timestamp as text: stored and compared in UTC (filas.db.types.UtcDateTime), a contact
 whose first message left at 23:30 in Fortaleza (02:30 UTC the next day) is due the next morning."""
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
 
+import follow_up_rows
 import pytest
 import sqlalchemy
 from sqlalchemy import select
 
-from filas.db.migrate import upgrade
-from filas.db.models import (
-    Campaign,
-    CampaignMessage,
-    CampaignStatus,
-    Contact,
-    MessageKind,
-    MessageStatus,
-    WhatsappStatus,
-)
+from filas.db.models import CampaignMessage, CampaignStatus
 from filas.db.session import session_scope
 from filas_campaigns import follow_up_records
 
@@ -29,28 +20,9 @@ REFERENCE_DAY = "2026-11-24"
 ACTOR = "campaigns.follow_up"
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-def database(request: pytest.FixtureRequest, configure, tmp_path) -> Iterator[str]:
-    if request.param == "postgresql":
-        url = request.getfixturevalue("database_url")
-        request.getfixturevalue("clean_database")
-    else:
-        url = f"sqlite:///{tmp_path / 'filas.db'}"
-        upgrade(url)
-    configure(FILAS_DATABASE_URL=url)
-    yield url
-
-
 def add_contact(telefone: str, first_sent_at: datetime, status: str = CampaignStatus.SENT) -> int:
-    with session_scope() as session:
-        campaign = Campaign(nome=telefone, mensagem="Olá!", mensagem_follow_up="E aí?", status=status)
-        contact = Contact(nome=telefone, telefone=telefone, whatsapp_status=WhatsappStatus.VALID)
-        campaign.contacts.append(contact)
-        session.add(campaign)
-        session.flush()
-        session.add(CampaignMessage(campaign_id=campaign.id, contact_id=contact.id, tipo=MessageKind.INITIAL,
-                                    status=MessageStatus.SENT, enviado_em=first_sent_at))
-        return contact.id
+    return follow_up_rows.add_contact(telefone, [follow_up_rows.initial(first_sent_at)], nome=telefone,
+                                      mensagem_follow_up="E aí?", status=status)
 
 
 def candidates() -> list[str]:

@@ -99,6 +99,29 @@ def book(api: httpx.Client, lote_id: str) -> dict[str, Any]:
     return wait_for(ended, BOOKING_SECONDS, f"the booking of {lote_id} ending")
 
 
+def pause_a_campaign_mid_send(api: httpx.Client, stack: Stack) -> None:
+    """A campaign whose send stopped half-way (paused): the campaign dashboard's progress panels show it."""
+    def ended(status_url: str) -> dict[str, Any] | None:
+        body = api.get(status_url).json()
+        return body if body.get("status") in ("finished", "failed", "cancelled") else None
+
+    contacts = [{"nome": f"Paciente {n}", "telefone": f"(85) 99999-{n:04d}"} for n in range(1, 5)]
+    created = api.post("/api/campanhas", json={"nome": "Painéis", "mensagem": "Olá!", "contatos": contacts})
+    campaign_id = created.json()["campanha"]["id"]
+    validation = api.post(f"/api/campanhas/{campaign_id}/validar").json()
+    wait_for(lambda: ended(validation["status_url"]), BOOKING_SECONDS, "the campaign's validation ending")
+    with httpx.Client(base_url=stack.whatsapp_url, timeout=10) as sim:
+        sim.post("/_sim/config", json={"latency_ms": 1500}).raise_for_status()
+        try:
+            sending = api.post(f"/api/campanhas/{campaign_id}/enviar").json()
+            wait_for(lambda: (api.get(sending["status_url"]).json()["progresso"] or {}).get("feitos"),
+                     BOOKING_SECONDS, "the campaign's first message")
+            assert api.post(f"/api/campanhas/{campaign_id}/pausar").status_code in (200, 202)
+            wait_for(lambda: ended(sending["status_url"]), BOOKING_SECONDS, "the campaign's send stopping")
+        finally:
+            sim.post("/_sim/reset").raise_for_status()
+
+
 def query(prometheus: PrometheusServer, expr: str) -> dict[str, Any]:
     """Prometheus's answer to an instant query, whether it succeeded or not."""
     return httpx.get(f"{prometheus.url}/api/v1/query", params={"query": expr}, timeout=10).json()
@@ -140,6 +163,7 @@ def test_dashboards_and_alerts_work_on_a_real_prometheus_while_bookings_flow(pro
     [alert] = firing(prometheus, DEAD_LETTER_ALERT)
     assert (alert["labels"]["queue"], alert["labels"]["namespace"]) == ("atacadao", NAMESPACE)
     assert firing_names(prometheus) - TIME_OF_DAY_ALERTS == {DEAD_LETTER_ALERT}, "the rest of the stack is healthy"
+    pause_a_campaign_mid_send(api, stack)
 
     # Every panel shows data (but those that rightly cannot here), once the services have been scraped
     # after the bookings.

@@ -216,6 +216,87 @@ imagePullSecrets:
 {{- end }}
 {{- end -}}
 
+{{/* ---- personal data ---------------------------------------------------------------------------------- */}}
+
+{{/* The Secret the chart keeps FILAS_OPT_OUT_KEY in when personalData.optOut.existingSecret is empty. */}}
+{{- define "filas.optOutKeySecretName" -}}
+{{- printf "%s-opt-out-key" (include "filas.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* The opt-out key the chart stores (plain text; "" when the user's existingSecret holds it). As Bitnami's
+     common.secrets.passwords.manage: the key already in the chart's opt-out Secret (lookup), else the value, else
+     a random one on a first install; an upgrade with neither fails, and a value that differs from the stored key
+     is refused (either would forget every opt-out). Resolved once per render and kept in .Values (every template
+     of a chart shares that map), so that the migration hook's Secret and the release's Secret, rendered from
+     different templates, get the same generated key. */}}
+{{- define "filas.optOutKey" -}}
+{{- $o := .Values.personalData.optOut -}}
+{{- if not $o.existingSecret -}}
+{{- if not (hasKey $o "__resolvedKey") -}}
+{{- $name := include "filas.optOutKeySecretName" . -}}
+{{- $stored := "" -}}
+{{- with (lookup "v1" "Secret" .Release.Namespace $name) -}}
+{{- with .data -}}{{- with (index . "opt-out-key") -}}{{- $stored = b64dec . -}}{{- end -}}{{- end -}}
+{{- end -}}
+{{- $key := $o.key | toString -}}
+{{- if and $stored $key (ne $stored $key) -}}
+{{- fail (printf "personalData.optOut.key differs from the opt-out key stored in Secret %s: changing it forgets every opt-out. Leave personalData.optOut.key empty to keep the stored key; to change it on purpose, delete that Secret first." $name) -}}
+{{- end -}}
+{{- if $stored -}}
+{{- $key = $stored -}}
+{{- else if not $key -}}
+{{- if .Release.IsUpgrade -}}
+{{- fail (printf "personalData.optOut.key is required: this upgrade finds no opt-out key in Secret %s to reuse, and a new one would forget every opt-out. Set personalData.optOut.key to the key in use (a first key: openssl rand -hex 32), or personalData.optOut.existingSecret. (A dry run or helm diff without cluster access cannot read the stored key: pass it, or use --dry-run=server.)" $name) -}}
+{{- end -}}
+{{- $key = randAlphaNum 64 -}}
+{{- end -}}
+{{- $_ := set $o "__resolvedKey" $key -}}
+{{- end -}}
+{{- index $o "__resolvedKey" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* FILAS_OPT_OUT_KEY as an env entry: dict "root" $ "secretName" the-chart-secret-holding-key-opt-out-key. */}}
+{{- define "filas.optOutKeyEnv" -}}
+{{- $o := .root.Values.personalData.optOut -}}
+- name: FILAS_OPT_OUT_KEY
+  valueFrom:
+    secretKeyRef:
+      {{- if $o.existingSecret }}
+      name: {{ $o.existingSecret }}
+      key: {{ $o.existingSecretKey }}
+      {{- else }}
+      name: {{ .secretName }}
+      key: opt-out-key
+      {{- end }}
+{{- end -}}
+
+{{/* Refuses a Cloud API gateway without what sending and its webhooks need. */}}
+{{- define "filas.checkGateway" -}}
+{{- $g := .Values.campaignWorker.gateway -}}
+{{- if eq $g.type "meta" -}}
+{{- if not $g.meta.phoneNumberId -}}
+{{- fail "campaignWorker.gateway.meta.phoneNumberId is required with campaignWorker.gateway.type=meta (FILAS_META_PHONE_NUMBER_ID)" -}}
+{{- end -}}
+{{- if not (or $g.meta.existingSecret $g.meta.accessToken) -}}
+{{- fail "campaignWorker.gateway.meta.accessToken (or meta.existingSecret) is required with campaignWorker.gateway.type=meta: the Cloud API refuses sends without it" -}}
+{{- end -}}
+{{- if not (or $g.meta.existingSecret $g.meta.appSecret) -}}
+{{- fail "campaignWorker.gateway.meta.appSecret (or meta.existingSecret) is required with campaignWorker.gateway.type=meta: without it the API refuses Meta's webhooks, and with them replies that opt a number out" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* ingress-nginx's proxy-body-size for the API: the largest body the API reads on any route (the contacts CSV
+     upload's maxBytes, or maxBodyBytes, default 1 MiB), rounded up to MiB. */}}
+{{- define "filas.ingressBodySize" -}}
+{{- $largest := int64 (include "filas.envString" .Values.api.contactsImport.maxBytes) -}}
+{{- with include "filas.envString" .Values.api.maxBodyBytes -}}
+{{- $largest = max $largest (int64 .) -}}
+{{- end -}}
+{{- printf "%dm" (div (add $largest 1048575) 1048576) -}}
+{{- end -}}
+
 {{/* The public URL of the API (FILAS_PUBLIC_URL): the value, else the first ingress host. */}}
 {{- define "filas.publicUrl" -}}
 {{- if .Values.api.publicUrl -}}

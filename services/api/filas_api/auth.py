@@ -6,9 +6,10 @@ from flask import Flask, current_app, request
 
 from filas_api.errors import ApiError
 
-# The webhook authenticates by the secret in its URL (webhooks.py): gateways cannot send our token.
-PUBLIC_ENDPOINTS = {"health.healthz", "health.readyz", "docs.openapi", "metrics.metrics", "webhooks.evolution_event",
-                    "static"}
+# Gateways' webhooks authenticate on their own (evolution_webhook.py: FILAS_WEBHOOK_TOKEN; meta_webhook.py:
+# the body's signature with FILAS_META_APP_SECRET): gateways cannot send our API tokens.
+PUBLIC_ENDPOINTS = {"health.healthz", "health.readyz", "docs.openapi", "metrics.metrics", "evolution_webhook.receive",
+                    "meta_webhook.verify", "meta_webhook.receive", "static"}
 # Pages for people, whose browsers cannot send a bearer header: a login form takes the token and keeps a
 # signed session cookie instead (ops/session_auth.py).
 COOKIE_AUTH_BLUEPRINTS = {"ops"}

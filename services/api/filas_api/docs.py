@@ -15,7 +15,14 @@ from werkzeug.routing import BaseConverter
 
 from filas_api import idempotency
 from filas_api.converters import DbIdConverter, MessageIdConverter
-from filas_api.schemas import BookingRequest, CampaignCreate, EvolutionEvent, OptOutIn
+from filas_api.schemas import (
+    BookingRequest,
+    CampaignCreate,
+    ErasureRequest,
+    EvolutionWebhook,
+    MetaWebhook,
+    OptOutIn,
+)
 
 bp = Blueprint("docs", __name__)
 
@@ -28,7 +35,9 @@ def _reply(description: str, properties: dict[str, Any] | None = None) -> dict[s
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def _body(model: type[BaseModel]) -> dict[str, Any]:
+def _body(model: type[BaseModel] | dict[str, Any]) -> dict[str, Any]:
+    if isinstance(model, dict):  # a body that is no JSON object (a CSV file): described as it is
+        return model
     ref = {"$ref": f"#/components/schemas/{model.__name__}"}
     return {"required": True, "content": {"application/json": {"schema": ref}}}
 
@@ -42,8 +51,8 @@ def _operation(summary: str, responses: dict[str, Any], body=None, params=(), pu
     operation: dict[str, Any] = {"summary": summary, "responses": dict(responses)}
     if body is not None:
         operation["requestBody"] = _body(body)
-        operation["responses"].update(BAD_INPUT)
-        operation["responses"].update(TOO_LARGE)
+        for code, reply in {**BAD_INPUT, **TOO_LARGE}.items():  # unless the operation says more about them
+            operation["responses"].setdefault(code, reply)
     if params:
         operation["parameters"] = list(params)
     if public:
@@ -78,6 +87,23 @@ REPLAYED_BOOKING = {
     "422": _reply("Idempotency-Key já usada com outro corpo"),
 }
 
+CONTACTS_CSV = {"required": True, "description": (
+    "A CSV with a header row naming `nome` and `telefone` (case, accents and spaces ignored); every other column "
+    "is a template field of the contact ({data_consulta} in a message, or a `modelo.parametros` name). UTF-8 (with "
+    "or without BOM) or Windows-1252/Latin-1; ';' or ',' between cells. At most FILAS_CONTACTS_IMPORT_MAX_ROWS "
+    "rows and FILAS_CONTACTS_IMPORT_MAX_BYTES bytes"), "content": {
+    "multipart/form-data": {"schema": {"type": "object", "required": ["arquivo"], "properties": {
+        "arquivo": {"type": "string", "format": "binary"}}}},
+    "text/csv": {"schema": {"type": "string"}}}}
+IMPORT_REPLY = {"campanha_id": {"type": "integer"}, "importados": {"type": "integer"},
+                "total": {"type": "integer", "description": "Data rows in the file (blank rows are not counted)"},
+                "rejeitados": {"type": "array", "items": {"type": "object", "properties": {
+                    "linha": {"type": "integer", "description": "The line of the file (the header is line 1)"},
+                    "motivo": {"type": "string"}}}}}
+ERASURE_REPLY = {"contatos_apagados": {"type": "integer"}, "mensagens_apagadas": {"type": "integer"},
+                 "campanhas": {"type": "integer", "description": "Campaigns the number was in"},
+                 "opt_out": {"type": "boolean", "description": "Recorded (as a keyed hash): no campaign sends to it"}}
+
 EVIDENCE_ITEM = {"type": "object", "properties": {
     "id": {"type": "integer"}, "criado_em": {"type": "string", "format": "date-time"},
     "job_id": {"type": ["string", "null"]}, "tentativa": {"type": "integer"},
@@ -91,6 +117,23 @@ EVIDENCE_FILE_404 = {"404": _reply("Evidência desconhecida, ou sem este arquivo
 
 def _file(description: str, media_type: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"description": description, "content": {media_type: {"schema": schema}}}
+
+
+WEBHOOK_REFUSED = {"401": _reply("Sem a credencial do gateway (cabeçalho de autenticação ou assinatura)"),
+                   "403": _reply("Credencial errada, ou o webhook deste gateway não está configurado")}
+WEBHOOK_TOKEN_QUERY = {"name": "token", "in": "query", "required": False, "schema": {"type": "string"},
+                       "description": "FILAS_WEBHOOK_TOKEN, only when the gateway cannot send the Authorization "
+                                      "header (either one carrying it is enough)"}
+META_VERIFICATION_PARAMS = [
+    {"name": "hub.mode", "in": "query", "required": True, "schema": {"type": "string", "enum": ["subscribe"]}},
+    {"name": "hub.verify_token", "in": "query", "required": True, "schema": {"type": "string"},
+     "description": "FILAS_META_VERIFY_TOKEN"},
+    {"name": "hub.challenge", "in": "query", "required": True, "schema": {"type": "string", "maxLength": 200},
+     "description": "Echoed as the answer"},
+]
+META_SIGNATURE = {"name": "X-Hub-Signature-256", "in": "header", "required": True,
+                  "schema": {"type": "string", "pattern": "^sha256=[0-9a-f]{64}$"},
+                  "description": "sha256=<hex HMAC-SHA256 of the raw body with FILAS_META_APP_SECRET>"}
 
 
 PATHS: dict[str, dict[str, Any]] = {
@@ -151,17 +194,61 @@ PATHS: dict[str, dict[str, Any]] = {
                                                             **NOT_FOUND, **CONFLICT, **UNAVAILABLE},
                            params=[_path_param("campanha_id", DbIdConverter)])},
     "/api/campanhas/{campanha_id}/enviar": {
-        "post": _operation("Start sending", {"202": _reply("Enfileirada", TASK_REPLY), **NOT_FOUND, **CONFLICT,
-                                             **UNAVAILABLE},
+        "post": _operation("Start sending, or resume a paused send (only contacts not yet sent)",
+                           {"202": _reply("Enfileirada", TASK_REPLY), **NOT_FOUND, **CONFLICT, **UNAVAILABLE},
                            params=[_path_param("campanha_id", DbIdConverter)])},
+    "/api/campanhas/{campanha_id}/pausar": {
+        "post": _operation("Pause a send between two chunks (the sends in flight end first); .../enviar resumes it",
+                           {"200": _reply("Pausada"), "202": _reply("Pausa solicitada: para após os envios em "
+                                                                    "andamento"),
+                            **NOT_FOUND, **CONFLICT, **UNAVAILABLE},
+                           params=[_path_param("campanha_id", DbIdConverter)])},
+    "/api/campanhas/{campanha_id}/contatos": {
+        "post": _operation("Import contacts from a CSV: the good rows go in (pending WhatsApp validation; a validated "
+                           "campaign goes back to draft), each bad row is listed with its line and reason (no name, "
+                           "invalid phone, repeated line, already in the campaign, opted out, too long)",
+                           {"201": _reply("Contatos importados", IMPORT_REPLY),
+                            "200": _reply("Nenhuma linha importada: todas rejeitadas", IMPORT_REPLY),
+                            "400": _reply("Arquivo recusado por inteiro: vazio, sem as colunas nome e telefone, "
+                                          "acima de FILAS_CONTACTS_IMPORT_MAX_ROWS linhas, sem as colunas do modelo"),
+                            "409": _reply("A campanha está validando ou enviando"),
+                            "413": _reply("Arquivo maior que FILAS_CONTACTS_IMPORT_MAX_BYTES"),
+                            "415": _reply("Nem multipart/form-data nem text/csv"),
+                            **NOT_FOUND, **UNAVAILABLE},
+                           body=CONTACTS_CSV, params=[_path_param("campanha_id", DbIdConverter)])},
+    "/api/dados-pessoais/apagar": {
+        "post": _operation("Erase a patient's personal data (LGPD): every contact with the number, in every campaign, "
+                           "and their messages; the number is opted out (kept as a keyed hash). Again: no error",
+                           {"200": _reply("Apagados", ERASURE_REPLY), **UNAVAILABLE}, body=ErasureRequest)},
     "/api/optouts": {"post": _operation("Record an opt-out (recording it again is no error)",
                                         {"201": _reply("Registrado"), **UNAVAILABLE}, body=OptOutIn)},
     "/api/webhooks/evolution": {
-        "post": _operation("Evolution API webhook: patient replies and opt-outs (other events are ignored)",
-                           {"200": _reply("Registrado ou ignorado"), **NOT_FOUND, **UNAVAILABLE}, public=True,
-                           body=EvolutionEvent,
-                           params=[{"name": "token", "in": "query", "required": True, "schema": {"type": "string"},
-                                    "description": "FILAS_WEBHOOK_TOKEN; a wrong one is a 404"}])},
+        "post": {**_operation("Evolution API webhook: replies, opt-outs and delivery statuses",
+                              {"200": _reply("Registrado ou ignorado"), **WEBHOOK_REFUSED, **UNAVAILABLE},
+                              public=True, body=EvolutionWebhook, params=[WEBHOOK_TOKEN_QUERY]),
+                 "description": "Events messages.upsert (a patient's reply; an opt-out word opts the number out) "
+                                "and messages.update (SERVER_ACK, DELIVERY_ACK, READ/PLAYED, ERROR); any other "
+                                "event is answered 200 and ignored. Authenticated by the header `Authorization: "
+                                "Bearer <FILAS_WEBHOOK_TOKEN>`, set in the `headers` of the Evolution instance's "
+                                "webhook configuration; `?token=` only when the header cannot be sent."}},
+    "/api/webhooks/meta": {
+        "get": {**_operation("WhatsApp Cloud API webhook verification (Meta's subscription handshake)",
+                             {"200": _file("hub.challenge, echoed", "text/plain", {"type": "string"}),
+                              "400": _reply("Sem hub.challenge"),
+                              "403": _reply("hub.mode não é subscribe, hub.verify_token errado, ou "
+                                            "FILAS_META_VERIFY_TOKEN não definido")},
+                             public=True, params=META_VERIFICATION_PARAMS)},
+        "post": {**_operation("WhatsApp Cloud API webhook: delivery statuses and patients' messages",
+                              {"200": _reply("Registrado ou ignorado", {
+                                  "sucesso": {"type": "boolean"}, "entregas": {"type": "integer"},
+                                  "respostas": {"type": "integer"}, "ignorados": {"type": "integer"}}),
+                               **WEBHOOK_REFUSED, **UNAVAILABLE},
+                              public=True, body=MetaWebhook, params=[META_SIGNATURE]),
+                 "description": "Statuses (sent, delivered, read, failed; biz_opaque_callback_data names our "
+                                "message, which resolves a send cut off mid-request; failed with 131026 marks the "
+                                "number invalid) and messages (replies; an opt-out word opts the number out). The "
+                                "body must be signed: X-Hub-Signature-256 is sha256=<HMAC-SHA256 of the raw body "
+                                "with FILAS_META_APP_SECRET>; nothing is read before it holds."}},
     "/api/task/{task_id}/status": {
         "get": _operation("Task status with progress", {"200": _reply("Status"), **NOT_FOUND, **UNAVAILABLE},
                           params=[_path_param("task_id", MessageIdConverter)])},
@@ -175,7 +262,7 @@ PATHS: dict[str, dict[str, Any]] = {
 @lru_cache(maxsize=1)
 def openapi_document() -> dict[str, Any]:
     schemas: dict[str, Any] = {}
-    for model in (BookingRequest, CampaignCreate, OptOutIn, EvolutionEvent):
+    for model in (BookingRequest, CampaignCreate, OptOutIn, ErasureRequest, EvolutionWebhook, MetaWebhook):
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema

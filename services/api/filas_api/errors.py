@@ -4,7 +4,7 @@ is a bug → 500 without internals (the traceback goes to the log)."""
 import logging
 
 import redis
-from flask import Flask, current_app, jsonify, request
+from flask import Flask, jsonify, request
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -80,7 +80,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(exc: RequestEntityTooLarge):
-        limit = current_app.config["MAX_CONTENT_LENGTH"]
+        limit = request.max_content_length  # the app's, or the one a route set for itself (contacts CSV)
         return jsonify(error(f"o corpo da requisição passa do limite de {limit} bytes")), 413
 
     @app.errorhandler(HTTPException)

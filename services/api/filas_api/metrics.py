@@ -3,8 +3,8 @@
 - filas_http_requests_total{route, method, status} and filas_http_request_duration_seconds{route, method},
   `route` being the URL rule's template ("/portal/api/status-job/<job_id>"; "unmatched" for a path no
   rule matches), so that ids never become label values;
-- the queue depths read from Redis at scrape time (filas.metrics.QueueDepthCollector), exported by the API
-  only: one series per queue for the whole deployment.
+- the queue depths read from Redis, and the progress of campaigns being sent read from PostgreSQL, at scrape
+  time (filas.metrics), exported by the API only: one series per queue and campaign for the whole deployment.
 
 Under gunicorn (gunicorn_conf.py) the request metrics live in prometheus-client's multiprocess files, and
 any worker's /metrics sums every worker's; without it (the Flask test client) in this process's memory.
@@ -16,7 +16,7 @@ from flask import Blueprint, Flask, Response, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
 from filas import prometheus_multiprocess
-from filas.metrics import QueueDepthCollector
+from filas.metrics import CampaignProgressCollector, QueueDepthCollector
 
 UNMATCHED = "unmatched"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})  # any other is "other"
@@ -34,6 +34,7 @@ request_duration = Histogram("filas_http_request_duration_seconds", "Time to ans
 def _registry() -> CollectorRegistry:
     registry = CollectorRegistry()
     registry.register(QueueDepthCollector())
+    registry.register(CampaignProgressCollector())
     directory = prometheus_multiprocess.directory_in_use()
     if directory is None:
         registry.register(requests_total)

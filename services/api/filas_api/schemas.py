@@ -13,6 +13,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    RootModel,
     StringConstraints,
     field_validator,
     model_validator,
@@ -21,6 +22,7 @@ from pydantic import (
 from filas import clock
 from filas.phones import InvalidPhone, normalize_br
 from filas.settings import get_settings
+from filas_api.contacts_csv import field_name
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 # As typed by a person ("+55 (85) 99999-0001"); stored normalised, as E.164 digits (at most 15).
@@ -110,11 +112,53 @@ class ContactIn(Body):
             raise ValueError(str(error)) from None
 
 
+def _field_name(value: Any) -> Any:
+    """Written as a CSV header may be ("Data da Consulta"), kept as the contact's field is (data_da_consulta)."""
+    if not isinstance(value, str):
+        return value
+    name = field_name(value)
+    if not name:
+        raise ValueError("nome de campo vazio: use letras e números, como nome ou data_consulta")
+    return name
+
+
+FieldName = Annotated[str, BeforeValidator(_field_name), StringConstraints(max_length=100)]
+
+
+class TemplateIn(Body):
+    """A Meta Cloud API template approved for the sending number (needed outside the 24 h window)."""
+
+    nome: Annotated[Text, StringConstraints(max_length=200)] = Field(description="The template's name at Meta")
+    idioma: Annotated[Text, StringConstraints(max_length=20)] | None = Field(
+        None, description="Its language code, e.g. pt_BR (default: FILAS_META_TEMPLATE_LANGUAGE)"
+    )
+    parametros: list[FieldName] = Field(
+        default_factory=list, max_length=20,
+        description="The body parameters {{1}}, {{2}}... in order, each the name of a contact's field: nome, or a "
+        "column of the contacts CSV (case, accents and spaces as in the CSV header are ignored)",
+    )
+
+
+class FollowUpIn(Body):
+    apos_dias: int | None = Field(
+        None, ge=1, le=365, description="Days without an answer after the last message that left before a "
+        "follow-up (at 09:00 America/Fortaleza); default FILAS_FOLLOW_UP_AFTER_DAYS"
+    )
+    maximo: int | None = Field(
+        None, ge=0, le=30, description="Follow-ups a contact receives at most; 0: none. Default FILAS_FOLLOW_UP_MAX"
+    )
+
+
 class CampaignCreate(Body):
     nome: Annotated[Text, StringConstraints(max_length=200)]
     mensagem: Annotated[Text, StringConstraints(max_length=4096)]
     mensagem_follow_up: Annotated[Text, StringConstraints(max_length=4096)] | None = None
-    contacts: list[ContactIn] = Field(alias="contatos", min_length=1, max_length=50_000)
+    contacts: list[ContactIn] = Field(
+        default_factory=list, alias="contatos", max_length=50_000,
+        description="May be empty: contacts can come in a CSV afterwards (POST /api/campanhas/{id}/contatos)",
+    )
+    modelo: TemplateIn | None = None
+    follow_up: FollowUpIn | None = None
 
     @model_validator(mode="after")
     def no_repeated_numbers(self) -> "CampaignCreate":
@@ -129,6 +173,16 @@ class CampaignCreate(Body):
 class OptOutIn(Body):
     telefone: PhoneText = Field(description="Brazilian number in any usual format, e.g. (85) 99999-0001")
     motivo: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+    @field_validator("telefone")
+    @classmethod
+    def valid_phone(cls, value: str) -> str:
+        return ContactIn.valid_phone(value)
+
+
+class ErasureRequest(Body):
+    telefone: PhoneText = Field(description="The patient's number in any usual format, e.g. (85) 99999-0001 "
+                                "(with or without the mobile's ninth digit: both are erased)")
 
     @field_validator("telefone")
     @classmethod
@@ -176,3 +230,127 @@ class EvolutionEvent(EvolutionEnvelope):
     """A `messages.upsert` event: a message a patient sent (or one we sent, `fromMe`)."""
 
     data: EvolutionData | None = None
+
+
+GatewayMessageId = Annotated[str, StringConstraints(min_length=1, max_length=120)]  # mensagens.gateway_message_id
+GatewayContactId = Annotated[str, StringConstraints(max_length=80)]  # Contact.whatsapp_id
+UnixSeconds = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,11}$")]  # as the Cloud API writes them
+
+
+class EvolutionStatusData(GatewayEvent):
+    """Evolution v2 sends `keyId` (the message's key.id, which sendText answered); v1 spread the key (`id`)."""
+
+    keyId: GatewayMessageId | None = None
+    id: GatewayMessageId | None = None
+    remoteJid: GatewayContactId | None = None
+    fromMe: bool = False
+    status: Annotated[str, StringConstraints(max_length=40)] | None = Field(
+        None, description="SERVER_ACK, DELIVERY_ACK, READ, PLAYED, ERROR (PENDING, DELETED: ignored)"
+    )
+    timestamp: Annotated[int, Field(ge=0, le=99_999_999_999)] | None = None  # unix seconds, where sent
+
+    def message_id(self) -> str | None:
+        return self.keyId or self.id
+
+
+class EvolutionStatusEvent(EvolutionEnvelope):
+    """A `messages.update` event: a delivery status of a message."""
+
+    data: EvolutionStatusData | None = None
+
+
+class EvolutionWebhook(RootModel[EvolutionEvent | EvolutionStatusEvent]):
+    """An Evolution API webhook event: `messages.upsert` (replies), `messages.update` (delivery statuses); any
+    other event is answered 200 and ignored."""
+
+
+class MetaErrorData(GatewayEvent):
+    details: str | None = None
+
+
+class MetaError(GatewayEvent):
+    code: int | None = None
+    title: str | None = None
+    message: str | None = None
+    error_data: MetaErrorData | None = None
+
+    def text(self) -> str:
+        details = self.error_data.details if self.error_data else None
+        return " — ".join(part for part in (self.title or self.message, details) if part)
+
+
+class MetaStatus(GatewayEvent):
+    id: GatewayMessageId = Field(description="The message's wamid, as the send answered it")
+    status: Annotated[str, StringConstraints(max_length=40)] = Field(description="sent, delivered, read, failed")
+    timestamp: UnixSeconds | None = None
+    recipient_id: GatewayContactId | None = None
+    biz_opaque_callback_data: Annotated[str, StringConstraints(max_length=512)] | None = Field(
+        None, description="What the send carried: our message id"
+    )
+    errors: list[MetaError] = []
+
+
+class MetaText(GatewayEvent):
+    body: str | None = None
+
+
+class MetaButton(GatewayEvent):
+    text: str | None = None
+
+
+class MetaInbound(GatewayEvent):
+    """A message a patient sent. Any type marks the contact answered; text and quick-reply buttons are read."""
+
+    sender: GatewayContactId = Field(alias="from", description="The patient's wa_id")
+    id: Annotated[str, StringConstraints(max_length=200)] | None = None
+    timestamp: UnixSeconds | None = None
+    type: Annotated[str, StringConstraints(max_length=40)] | None = None
+    text: MetaText | None = None
+    button: MetaButton | None = None
+
+    def body_text(self) -> str:
+        return (self.text.body if self.text else None) or (self.button.text if self.button else None) or ""
+
+
+class MetaMetadata(GatewayEvent):
+    display_phone_number: Annotated[str, StringConstraints(max_length=40)] | None = None
+    phone_number_id: Annotated[str, StringConstraints(max_length=40)] | None = None
+
+
+class MetaMessagesValue(GatewayEvent):
+    metadata: MetaMetadata | None = None
+    messages: list[MetaInbound] = []
+    statuses: list[MetaStatus] = []
+
+
+class MetaChange(GatewayEvent):
+    field: Annotated[str, StringConstraints(max_length=100)] | None = None
+    value: MetaMessagesValue | None = Field(None, description="Read only when `field` is \"messages\"")
+
+    @model_validator(mode="before")
+    @classmethod
+    def read_messages_only(cls, data: Any) -> Any:
+        """Other fields (template status, account updates...) have other shapes: their value is not read."""
+        if isinstance(data, dict) and data.get("field") != "messages":
+            return {key: value for key, value in data.items() if key != "value"}
+        return data
+
+
+class MetaEntry(GatewayEvent):
+    id: Annotated[str, StringConstraints(max_length=40)] | None = None
+    changes: list[MetaChange] = []
+
+
+class MetaWebhook(GatewayEvent):
+    """A WhatsApp Cloud API webhook (object "whatsapp_business_account"): statuses and inbound messages."""
+
+    object: Annotated[str, StringConstraints(max_length=100)] | None = None
+    entry: list[MetaEntry] = Field([], description="Read only when `object` is \"whatsapp_business_account\"")
+
+    @model_validator(mode="before")
+    @classmethod
+    def read_whatsapp_only(cls, data: Any) -> Any:
+        """Another product's webhooks (a Page's, Instagram's) have other shapes: their entries are not read."""
+        if isinstance(data, dict) and data.get("object") != "whatsapp_business_account":
+            return {key: value for key, value in data.items() if key != "entry"}
+        return data

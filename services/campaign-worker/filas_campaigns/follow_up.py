@@ -14,14 +14,16 @@ from filas.db.models import MessageKind
 from filas.runtime import current_job_id, report_progress, stop_if_cancelled
 from filas.settings import get_settings
 from filas_campaigns import follow_up_records
-from filas_campaigns.gateways import OutgoingMessage, gateway_from_settings
+from filas_campaigns.gateways import gateway_from_settings
+from filas_campaigns.outgoing import outgoing_message
 from filas_campaigns.sending import send_once
 
 logger = logging.getLogger(__name__)
 
 
 def follow_up() -> dict[str, Any]:
-    """Follow up, once per local day, with contacts whose first message went out before that day.
+    """Follow up, once per local day, with the contacts due one as their campaign configures it
+    (follow_up_records.follow_up_candidates), in the campaign's words filled with the contact's fields.
 
     The day is the one the scheduler sent the message for (its `scheduled_at`; today for a message sent
     by hand). It runs only on that day and before `follow_up_catch_up_until`, so a follow-up missed at its
@@ -42,13 +44,15 @@ def follow_up() -> dict[str, Any]:
     if not follow_up_records.claim_daily_run(contracts.FOLLOW_UP.name, day, current_job_id()):
         return _follow_up_not_run(referencia, "já executado hoje", logging.INFO)
     day_start = datetime.combine(day, time.min, tzinfo=zone)
-    candidates = follow_up_records.follow_up_candidates(day_start, referencia, settings.follow_up_max)
+    candidates = follow_up_records.follow_up_candidates(day_start, referencia, settings.follow_up_max,
+                                                        settings.follow_up_after_days)
     outcomes: Counter[str] = Counter()
     gateway = gateway_from_settings(settings)
     try:
-        for done, (contact, text) in enumerate(candidates, start=1):
+        for done, (contact, campaign) in enumerate(candidates, start=1):
             stop_if_cancelled()
-            outcomes[send_once(gateway, contact, OutgoingMessage(text), MessageKind.FOLLOW_UP, referencia)] += 1
+            message = outgoing_message(campaign, contact, campaign.mensagem_follow_up)
+            outcomes[send_once(gateway, contact, message, MessageKind.FOLLOW_UP, referencia)] += 1
             report_progress(done, len(candidates))
     finally:
         gateway.close()

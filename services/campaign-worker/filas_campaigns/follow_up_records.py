@@ -1,10 +1,9 @@
-"""The follow-up's reads and writes: who gets a follow-up today, and the day's run of the daily job."""
+"""The follow-up's reads and writes: who gets a follow-up today (as each campaign configures it), and the
+day's run of the daily job."""
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import exists, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, and_, exists, func, or_, select, update
 
 from filas.clock import utcnow
 from filas.db.models import (
@@ -18,21 +17,46 @@ from filas.db.models import (
     PeriodicRun,
 )
 from filas.db.session import session_scope
+from filas.db.upsert import insert_for
 
 # A campaign the user cancelled, that failed, or that never went out gets no follow-up.
 NO_FOLLOW_UP = (CampaignStatus.CANCELLED, CampaignStatus.ERROR, CampaignStatus.DRAFT)
+_CAMPAIGN_FOLLOWS_UP = (Campaign.mensagem_follow_up.is_not(None), Campaign.status.not_in(NO_FOLLOW_UP))
 
 
-def follow_up_candidates(sent_before: datetime, referencia: str, max_follow_ups: int) -> list[tuple[Contact, str]]:
-    """(contact, follow-up text) for contacts whose first message left before `sent_before`, who have not
-    answered, have not opted out, have no follow-up for `referencia` yet and fewer than the maximum, in
-    campaigns that were not cancelled, failed or left as drafts.
+def follow_up_candidates(day_start: datetime, referencia: str, default_max: int,
+                         default_days: int = 1) -> list[tuple[Contact, Campaign]]:
+    """(contact, campaign) for each contact due a follow-up on the local day starting at `day_start`.
 
-    `sent_before` is an instant (aware): the column type (filas.db.types.UtcDateTime) compares it in UTC,
+    Due: the campaign's first message reached the contact, nothing has left for them for the campaign's
+    follow_up_dias (default `default_days`) counted in local days (1: anything that left before today;
+    2: before yesterday), they have not answered, have not opted out, have no follow-up for `referencia`
+    yet and fewer than the campaign's follow_up_max (default `default_max`); and the campaign has a
+    follow-up text and was not cancelled, failed or left as a draft.
+
+    `day_start` is an instant (aware): the column type (filas.db.types.UtcDateTime) compares it in UTC,
     on SQLite too."""
+    days = func.coalesce(Campaign.follow_up_dias, default_days)
+    with session_scope() as session:
+        due: list[tuple[Contact, Campaign]] = []
+        for wait in session.scalars(select(days).where(*_CAMPAIGN_FOLLOWS_UP).distinct()).all():
+            quiet_since = day_start - timedelta(days=max(wait, 1) - 1)
+            query = _candidates(quiet_since, referencia, default_max).where(days == wait)
+            due.extend((contact, campaign) for contact, campaign in session.execute(query).all())
+    return sorted(due, key=lambda pair: pair[0].id)
+
+
+def _candidates(quiet_since: datetime, referencia: str, default_max: int) -> Select:
+    """Contacts of a campaign that follows up to whom nothing has left since `quiet_since`."""
     first_sent = select(CampaignMessage.id).where(
         CampaignMessage.contact_id == Contact.id, CampaignMessage.tipo == MessageKind.INITIAL,
-        CampaignMessage.status == MessageStatus.SENT, CampaignMessage.enviado_em < sent_before,
+        CampaignMessage.status == MessageStatus.SENT,
+    )
+    # A message whose outcome is unknown ('enviando') may have reached the patient: it counts from its claim.
+    left_since = select(CampaignMessage.id).where(
+        CampaignMessage.contact_id == Contact.id,
+        or_(and_(CampaignMessage.status == MessageStatus.SENT, CampaignMessage.enviado_em >= quiet_since),
+            and_(CampaignMessage.status == MessageStatus.SENDING, CampaignMessage.criado_em >= quiet_since)),
     )
     follow_ups = select(func.count(CampaignMessage.id)).where(
         CampaignMessage.contact_id == Contact.id, CampaignMessage.tipo == MessageKind.FOLLOW_UP
@@ -42,16 +66,13 @@ def follow_up_candidates(sent_before: datetime, referencia: str, max_follow_ups:
         CampaignMessage.referencia == referencia,
     )
     opted_out = select(OptOut.telefone_hash).where(OptOut.telefone_hash == Contact.telefone_hash)
-    query = (
-        select(Contact, Campaign.mensagem_follow_up)
+    return (
+        select(Contact, Campaign)
         .join(Campaign, Campaign.id == Contact.campaign_id)
-        .where(Campaign.mensagem_follow_up.is_not(None), Campaign.status.not_in(NO_FOLLOW_UP),
-               Contact.respondeu_em.is_(None),
-               exists(first_sent), ~exists(today), ~exists(opted_out), follow_ups < max_follow_ups)
-        .order_by(Contact.id)
+        .where(*_CAMPAIGN_FOLLOWS_UP, Contact.respondeu_em.is_(None),
+               exists(first_sent), ~exists(left_since), ~exists(today), ~exists(opted_out),
+               follow_ups < func.coalesce(Campaign.follow_up_max, default_max))
     )
-    with session_scope() as session:
-        return [(contact, text) for contact, text in session.execute(query).all()]
 
 
 def claim_daily_run(actor: str, referencia: date, job_id: str) -> bool:
@@ -61,7 +82,8 @@ def claim_daily_run(actor: str, referencia: date, job_id: str) -> bool:
     or a redelivery carries on). False if another job has it, or this one already finished it."""
     with session_scope() as session:
         claimed = session.scalar(
-            _insert(session).values(actor=actor, referencia=referencia, job_id=job_id, iniciado_em=utcnow())
+            insert_for(session, PeriodicRun)
+            .values(actor=actor, referencia=referencia, job_id=job_id, iniciado_em=utcnow())
             .on_conflict_do_nothing(index_elements=["actor", "referencia"])
             .returning(PeriodicRun.job_id)
         )
@@ -79,12 +101,3 @@ def finish_daily_run(actor: str, referencia: date, job_id: str) -> None:
                    PeriodicRun.job_id == job_id)
             .values(finalizado_em=utcnow())
         )
-
-
-def _insert(session: Session) -> postgresql.Insert | sqlite.Insert:
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert(PeriodicRun)
-    if dialect == "sqlite":
-        return sqlite.insert(PeriodicRun)
-    raise RuntimeError(f"no INSERT ... ON CONFLICT for the {dialect} dialect")

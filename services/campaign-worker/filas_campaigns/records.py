@@ -26,11 +26,11 @@ def set_campaign_status(campaign_id: int, status: str) -> None:
         session.get(Campaign, campaign_id, with_for_update=True).status = status
 
 
-def contacts_to_validate(campaign_id: int) -> list[Contact]:
+def contacts_to_validate(campaign_id: int, limit: int) -> list[Contact]:
     with session_scope() as session:
         return list(session.scalars(
             select(Contact).where(Contact.campaign_id == campaign_id,
-                                  Contact.whatsapp_status == WhatsappStatus.PENDING).order_by(Contact.id)
+                                  Contact.whatsapp_status == WhatsappStatus.PENDING).order_by(Contact.id).limit(limit)
         ))
 
 
@@ -49,14 +49,6 @@ def save_validation(results: dict[int, tuple[bool, str | None]]) -> None:
             contact = session.get(Contact, contact_id)
             contact.whatsapp_status = WhatsappStatus.VALID if exists_ else WhatsappStatus.INVALID
             contact.whatsapp_id = whatsapp_id
-
-
-def valid_contacts(campaign_id: int) -> list[Contact]:
-    with session_scope() as session:
-        return list(session.scalars(
-            select(Contact).where(Contact.campaign_id == campaign_id,
-                                  Contact.whatsapp_status == WhatsappStatus.VALID).order_by(Contact.id)
-        ))
 
 
 def claim_message(contact: Contact, tipo: str, referencia: str = "") -> CampaignMessage | None:

@@ -1,6 +1,7 @@
 """WhatsApp gateway adapters: one interface (base.WhatsAppGateway), one module per gateway.
 
 gateway = build_gateway("evolution", base_url=..., api_key=..., instance=..., timeout=15.0)
+gateway = build_gateway("meta", base_url=..., access_token=..., phone_number_id=..., api_version="v21.0")
 gateway = gateway_from_settings(get_settings())
 """
 
@@ -21,6 +22,7 @@ from filas_campaigns.gateways.base import (
     mask_phones_in,
 )
 from filas_campaigns.gateways.evolution import EvolutionGateway
+from filas_campaigns.gateways.meta_cloud import MetaCloudGateway
 
 if TYPE_CHECKING:
     from filas.settings import Settings
@@ -31,6 +33,7 @@ __all__ = [
     "GatewayPermanentError",
     "GatewayTransientError",
     "LookupUnsupported",
+    "MetaCloudGateway",
     "NumberStatus",
     "OutgoingMessage",
     "RecipientRejected",
@@ -44,6 +47,7 @@ __all__ = [
 
 _FACTORIES: dict[str, Callable[..., WhatsAppGateway]] = {
     "evolution": EvolutionGateway,
+    "meta": MetaCloudGateway,
 }
 
 
@@ -64,6 +68,15 @@ def gateway_from_settings(settings: "Settings") -> WhatsAppGateway:
             base_url=settings.evolution_url,
             api_key=settings.evolution_api_key.get_secret_value(),
             instance=settings.evolution_instance,
+            timeout=settings.gateway_timeout_seconds,
+        )
+    if name == "meta":
+        return build_gateway(
+            name,
+            base_url=settings.meta_url,
+            access_token=settings.meta_access_token.get_secret_value(),
+            phone_number_id=settings.meta_phone_number_id,
+            api_version=settings.meta_api_version,
             timeout=settings.gateway_timeout_seconds,
         )
     return build_gateway(name)  # raises for unknown names

@@ -12,8 +12,7 @@ are matched back to the numbers asked by their "number" field or, failing that, 
 
 import logging
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import quote
@@ -31,6 +30,7 @@ from filas_campaigns.gateways.base import (
     mask_phone,
     mask_phones_in,
 )
+from filas_campaigns.gateways.http import may_have_arrived, retry_after_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -152,12 +152,12 @@ class EvolutionGateway:
         except httpx.TimeoutException as error:
             raise GatewayTransientError(
                 f"Evolution API {operation} timed out after {self.timeout} s ({type(error).__name__})",
-                outcome_unknown=sending and _may_have_arrived(error),
+                outcome_unknown=sending and may_have_arrived(error),
             ) from error
         except httpx.TransportError as error:
             raise GatewayTransientError(
                 f"Evolution API {operation} failed: {type(error).__name__}",
-                outcome_unknown=sending and _may_have_arrived(error),
+                outcome_unknown=sending and may_have_arrived(error),
             ) from error
 
 
@@ -311,7 +311,7 @@ def _error_for(response: httpx.Response, operation: str) -> GatewayError | None:
         return None
     message = f"Evolution API answered {status} to {operation}: {_detail(response)}"
     if status in TRANSIENT_STATUSES or status >= 500:
-        retry_after = _retry_after(response.headers.get("Retry-After"))
+        retry_after = retry_after_seconds(response.headers.get("Retry-After"))
         return GatewayTransientError(message, status_code=status, retry_after=retry_after)
     return GatewayPermanentError(message, status_code=status)
 
@@ -333,25 +333,3 @@ def _detail(response: httpx.Response) -> str:
     messages = _error_messages(response)
     detail = "; ".join(str(item) for item in messages) if messages else response.reason_phrase
     return mask_phones_in(detail)[:MAX_DETAIL_CHARS]
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Retry-After in seconds, given as seconds or as an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
-
-
-def _may_have_arrived(error: httpx.TransportError) -> bool:
-    """False only when the request surely never reached the gateway."""
-    return not isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)

@@ -1,0 +1,91 @@
+"""The per-number send pacing, on a real Redis: shared by every pacer of a number (as every worker process and
+replica has its own), honouring a gateway's hold, and stopping when asked."""
+
+import threading
+import time
+
+import pytest
+import redis
+
+from filas_campaigns.pacing import PACE_FRACTION, SendPacer
+
+RATE = 50.0
+
+
+def paced_sends(pacers: list[SendPacer], sends_per_thread: int, threads_per_pacer: int) -> list[float]:
+    """Each thread takes `sends_per_thread` slots from its pacer; the monotonic times its sends would leave."""
+    times: list[float] = []
+    lock = threading.Lock()
+
+    def sender(pacer: SendPacer) -> None:
+        for _ in range(sends_per_thread):
+            assert pacer.wait_for_slot(lambda: False)
+            with lock:
+                times.append(time.monotonic())
+
+    threads = [threading.Thread(target=sender, args=(pacer,)) for pacer in pacers for _ in range(threads_per_pacer)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return sorted(times)
+
+
+def test_pacers_of_one_number_share_its_rate(redis_url: str) -> None:
+    # Two pacers on two connections: two worker processes sending as one number.
+    pacers = [SendPacer(redis.Redis.from_url(redis_url), "evolution:filas", RATE) for _ in range(2)]
+    times = paced_sends(pacers, sends_per_thread=10, threads_per_pacer=4)
+
+    assert len(times) == 80
+    took = times[-1] - times[0]
+    # 80 sends spaced for 90 % of 50/s: 79 intervals of 22.2 ms
+    assert took >= 79 / (RATE * PACE_FRACTION) * 0.95
+    per_second = max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
+    assert per_second <= RATE
+
+
+def test_numbers_are_paced_apart(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    slow = SendPacer(client, "evolution:one", 2.0)
+    other = SendPacer(client, "evolution:two", 2.0)
+    assert slow.wait_for_slot(lambda: False)
+    began = time.monotonic()
+    assert other.wait_for_slot(lambda: False)  # another number's first slot is free at once
+    assert time.monotonic() - began < 0.4
+
+
+def test_a_hold_stops_every_send_of_the_number_until_it_ends(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    pacer = SendPacer(client, "meta:123", 100.0)
+    assert pacer.wait_for_slot(lambda: False)
+    SendPacer(client, "meta:123", 100.0).hold_off(1.5)  # another process met a 429 with Retry-After: 1.5
+    began = time.monotonic()
+    assert pacer.wait_for_slot(lambda: False)
+    assert time.monotonic() - began >= 1.4
+
+
+def test_a_slot_taken_before_a_hold_waits_for_the_hold(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    pacer = SendPacer(client, "evolution:held", 1.0 / PACE_FRACTION)  # one send a second
+    assert pacer.wait_for_slot(lambda: False)
+    sent_at: list[float] = []
+    waiter = threading.Thread(target=lambda: pacer.wait_for_slot(lambda: False) and sent_at.append(time.monotonic()))
+    began = time.monotonic()
+    waiter.start()  # takes the slot one second from now and sleeps
+    time.sleep(0.2)
+    pacer.hold_off(2.0)  # a Retry-After arrives meanwhile
+    waiter.join(timeout=10)
+    assert sent_at and sent_at[0] - began >= 2.1
+
+
+@pytest.mark.timeout(10)
+def test_waiting_for_a_slot_stops_when_asked(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    pacer = SendPacer(client, "evolution:stop", 0.5)  # a slot every 2.2 s
+    assert pacer.wait_for_slot(lambda: False)
+    stop = threading.Event()
+    threading.Timer(0.3, stop.set).start()
+    began = time.monotonic()
+    assert pacer.wait_for_slot(lambda: False, stop) is False
+    assert time.monotonic() - began < 1.0
+    assert pacer.wait_for_slot(lambda: True) is False  # a cancel or shutdown before any slot: none is taken
