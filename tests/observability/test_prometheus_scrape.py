@@ -106,11 +106,13 @@ def pause_a_campaign_mid_send(api: httpx.Client, stack: Stack) -> None:
         return body if body.get("status") in ("finished", "failed", "cancelled") else None
 
     contacts = [{"nome": f"Paciente {n}", "telefone": f"(85) 99999-{n:04d}"} for n in range(1, 5)]
-    created = api.post("/api/campanhas", json={"nome": "Painéis", "mensagem": "Olá!", "contatos": contacts})
-    campaign_id = created.json()["campanha"]["id"]
-    validation = api.post(f"/api/campanhas/{campaign_id}/validar").json()
-    wait_for(lambda: ended(validation["status_url"]), BOOKING_SECONDS, "the campaign's validation ending")
     with httpx.Client(base_url=stack.whatsapp_url, timeout=10) as sim:
+        sim.post("/_sim/reset").raise_for_status()  # whatever failures an earlier test configured
+        created = api.post("/api/campanhas", json={"nome": "Painéis", "mensagem": "Olá!", "contatos": contacts})
+        campaign_id = created.json()["campanha"]["id"]
+        validation = api.post(f"/api/campanhas/{campaign_id}/validar").json()
+        assert wait_for(lambda: ended(validation["status_url"]), BOOKING_SECONDS,
+                        "the campaign's validation ending")["status"] == "finished"
         sim.post("/_sim/config", json={"latency_ms": 1500}).raise_for_status()
         try:
             sending = api.post(f"/api/campanhas/{campaign_id}/enviar").json()
