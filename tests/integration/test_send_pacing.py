@@ -6,6 +6,7 @@ import time
 
 import pytest
 import redis
+from waiting import wait_for
 
 from filas_campaigns.pacing import PACE_FRACTION, SendPacer
 
@@ -69,13 +70,16 @@ def test_a_slot_taken_before_a_hold_waits_for_the_hold(redis_url: str) -> None:
     pacer = SendPacer(client, "evolution:held", 1.0 / PACE_FRACTION)  # one send a second
     assert pacer.wait_for_slot(lambda: False)
     sent_at: list[float] = []
+    schedule = "filas:pace:evolution:held"
+    free_before = client.get(schedule)
     waiter = threading.Thread(target=lambda: pacer.wait_for_slot(lambda: False) and sent_at.append(time.monotonic()))
     began = time.monotonic()
     waiter.start()  # takes the slot one second from now and sleeps
-    time.sleep(0.2)
-    pacer.hold_off(2.0)  # a Retry-After arrives meanwhile
+    wait_for(lambda: client.get(schedule) != free_before, 5, "the waiter taking its slot")
+    held_at = time.monotonic()
+    pacer.hold_off(2.0)  # a Retry-After arrives meanwhile, before the waiter's slot (1 s after `began`)
     waiter.join(timeout=10)
-    assert sent_at and sent_at[0] - began >= 2.1
+    assert sent_at and sent_at[0] - held_at >= 1.95 and held_at - began < 1.0
 
 
 @pytest.mark.timeout(10)

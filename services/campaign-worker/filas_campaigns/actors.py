@@ -69,7 +69,7 @@ def send_campaign(campaign_id: int) -> dict[str, Any]:
         resolution = _settle_cut_off_sends(gateway, campaign, settings.campaign_unknown_send_wait_seconds)
         pacer = pacer_for(gateway.sender, gateway.default_rate_per_second)
         claims, opted_out = send_records.claim_chunk(campaign_id, _chunk_size(pacer.rate_per_second))
-        _count_opted_out(opted_out)
+        metrics.message_outcome(metrics.OPTED_OUT, opted_out)
         sends = [_send_for(campaign, claimed) for claimed in claims]
         result = send_chunk(gateway, pacer, sends, stop_signal(), settings.campaign_send_concurrency,
                             on_progress=progress_reporter(*send_records.progress(campaign_id)))
@@ -102,11 +102,6 @@ def _send_for(campaign: Campaign, claimed: send_records.ClaimedSend) -> Send:
 
 def _chunk_size(rate_per_second: float) -> int:
     return max(1, min(get_settings().campaign_chunk_size, math.ceil(rate_per_second * CHUNK_SECONDS)))
-
-
-def _count_opted_out(count: int) -> None:
-    for _ in range(count):
-        metrics.message_outcome(metrics.OPTED_OUT)
 
 
 def _raise_for_stop(result: ChunkResult) -> None:

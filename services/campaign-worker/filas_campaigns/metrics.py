@@ -27,8 +27,8 @@ for _outcome in OUTCOMES:  # every outcome exported from the start: rate() sees 
     MESSAGES.labels(_outcome)
 
 
-def message_outcome(outcome: str) -> None:
-    MESSAGES.labels(outcome).inc()
+def message_outcome(outcome: str, count: int = 1) -> None:
+    MESSAGES.labels(outcome).inc(count)
 
 
 def gateway_error(error: GatewayTransientError) -> None:
