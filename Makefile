@@ -1,4 +1,4 @@
-# The front door: `make install | run | test | test-soak | lint | bench`.
+# The front door: `make install | run | test | test-soak | lint | bench`; for the chart: `make images | test-cluster`.
 # `make test` needs Python 3.11 and, from Debian, redis-server, postgresql, chromium, faketime, curl and
 # prometheus (.ci/run installs them).
 
@@ -8,9 +8,13 @@ PYTEST_ARGS ?=
 # Chart tooling (tests/chart), built with Go (>= 1.26) into a repo-local, git-ignored directory when missing.
 HELM_VERSION := v3.22.0
 TOOLS := $(CURDIR)/.tools
+# The CRDs of the chart's optional objects, generated for the cluster tests (scripts/generate-crds.sh).
+CONTROLLER_GEN_VERSION := v0.23.0
+KEDA_VERSION := v2.21.0
+PROMETHEUS_OPERATOR_VERSION := v0.95.1
 GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 
-.PHONY: install run test test-soak lint bench tools k8s chart-readme
+.PHONY: install run test test-soak test-cluster images cluster-binaries lint bench tools k8s chart-readme
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 \
@@ -28,6 +32,25 @@ test: lint tools
 # Production volumes (1,000 bookings through SIGKILLs...): tens of minutes; CI runs it after `make test`.
 test-soak: install
 	$(BIN)/pytest -m soak $(PYTEST_ARGS)
+
+# The four service images and the test-only simulators image (scripts/build-images.sh: podman, else docker;
+# a machine that cannot pull the base image makes one with debootstrap). Cached: a rebuild after a code change
+# reuses the dependency layers.
+images:
+	scripts/build-images.sh api portal-worker campaign-worker scheduler simulators
+
+# The chart on a live Kubernetes (tests/cluster): the cluster of KUBECONFIG (kind, k3d, minikube: load the
+# images into it first, see charts/filas/README.md), or else a single-node cluster started and stopped by the
+# tests with the launcher in K8S_LOCAL, as root. Its Kubernetes binaries are built once (about 13 minutes on
+# 2 cores) into /opt/k8s-local/bin and kept.
+K8S_LOCAL ?= $(abspath $(CURDIR)/../shared/k8s-local)
+test-cluster: install tools images cluster-binaries
+	FILAS_K8S_LOCAL=$(K8S_LOCAL) FILAS_TEST_CRDS="$$(scripts/generate-crds.sh $(TOOLS)/crds $(CONTROLLER_GEN_VERSION) \
+		$(KEDA_VERSION) $(PROMETHEUS_OPERATOR_VERSION))" $(BIN)/pytest -m cluster tests/cluster $(PYTEST_ARGS)
+
+cluster-binaries:
+	@if [ -z "$$KUBECONFIG" ] && [ -x "$(K8S_LOCAL)/build.sh" ]; then \
+		PATH="$$PATH:$(dir $(GO))" bash "$(K8S_LOCAL)/build.sh"; fi
 
 # helm, pinned: .tools/bin/helm links to .tools/helm/<version>/helm, so a version bump builds the new one.
 tools: $(TOOLS)/helm/$(HELM_VERSION)/helm

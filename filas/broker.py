@@ -68,11 +68,14 @@ def _skips_are_explained_by_filas(record: logging.LogRecord) -> bool:
 def add_worker_metrics(broker: FilasRedisBroker) -> None:
     """Filas's job metrics (filas.worker_metrics), served by a process the `dramatiq` CLI forks, on
     FILAS_METRICS_HOST:FILAS_METRICS_PORT (default 0.0.0.0:9191); none with FILAS_METRICS_PORT=0.
-    Before Retries, like the job state: its after_* hooks run after Retries and see final failures."""
+    Before Retries, like the job state: its after_* hooks run after Retries and see final failures.
+    The same server answers the liveness probe, from the heartbeats of ConsumerHeartbeat (filas.worker_liveness)."""
+    from filas.worker_liveness import ConsumerHeartbeat
     from filas.worker_metrics import WorkerMetrics, metrics_enabled  # only workers need prometheus-client
 
     if metrics_enabled():
-        broker.add_middleware(WorkerMetrics(get_job_store()), before=Retries)
+        broker.add_middleware(WorkerMetrics(), before=Retries)
+        broker.add_middleware(ConsumerHeartbeat())
 
 
 @process_wide()

@@ -114,13 +114,16 @@ redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[7])
 return 1
 """
 
-# KEYS: one job hash per job. ARGV: now iso, then actor and queue per job. Returns per job 1 if it may start.
+# KEYS: one job hash per job. ARGV: now iso, then actor and queue per job. Returns per job 1 if it may start,
+# else why not: its final state, or 'cancelled' when a cancel was asked.
 _START_MANY = _IS_FINAL + """
 local may_start = {}
 for i, key in ipairs(KEYS) do
   local current = redis.call('HMGET', key, 'status', 'cancel_requested')
-  if current[2] == '1' or FINAL[current[1]] then
-    may_start[i] = 0
+  if FINAL[current[1]] then
+    may_start[i] = current[1]
+  elseif current[2] == '1' then
+    may_start[i] = 'cancelled'
   else
     redis.call('HSETNX', key, 'created_at', ARGV[1])
     redis.call('HSET', key, 'status', 'started', 'started_at', ARGV[1], 'error', '',
@@ -218,22 +221,32 @@ class JobStore:
 
     def start(self, job_id: str, actor: str, queue: str) -> bool:
         """Mark the job started, unless it was cancelled or had ended (then False: it must not run)."""
-        return self.start_many([StartRequest(job_id, actor, queue)])[0]
+        return self.refused_start(job_id, actor, queue) is None
+
+    def refused_start(self, job_id: str, actor: str, queue: str) -> JobStatus | None:
+        """`start`, saying why not: None if the job may run, else the state that keeps it from running."""
+        return self.refusals(self.start_many_call([StartRequest(job_id, actor, queue)]).run())[0]
 
     def start_many(self, jobs: Sequence[StartRequest]) -> list[bool]:
         """`start` for many jobs in one round trip, in order."""
         return self.may_start(self.start_many_call(jobs).run()) if jobs else []
 
     def start_many_call(self, jobs: Sequence[StartRequest]) -> ScriptCall:
-        """Its answer, read with `may_start`: per job, whether it may run."""
+        """Its answer, read with `may_start` (per job, whether it may run) or `refusals` (why not)."""
         args = [utcnow().isoformat()]
         for job in jobs:
             args += [job.actor, job.queue]
         return ScriptCall(self._start_many, [self._key(job.job_id) for job in jobs], args)
 
+    @classmethod
+    def may_start(cls, answers: list) -> list[bool]:
+        return [refusal is None for refusal in cls.refusals(answers)]
+
     @staticmethod
-    def may_start(answers: list) -> list[bool]:
-        return [bool(answer) for answer in answers]
+    def refusals(answers: list) -> list[JobStatus | None]:
+        """Per job, None if it may run, else the state that keeps it from running (cancelled: a cancel was
+        asked, whether or not the job had ended as cancelled)."""
+        return [None if answer == 1 else JobStatus(_text(answer)) for answer in answers]
 
     def finish(self, job_id: str, actor: str, queue: str, status: JobStatus, **fields: Any) -> bool:
         """Move the job to a final state (retention starts now); False if it was final already."""
@@ -259,7 +272,7 @@ class JobStore:
         """Cancel a waiting job at once; ask a running one to stop at its next safe point."""
         outcome = self._cancel(keys=[self._key(job_id), self.OUTCOMES + queue],
                                args=[utcnow().isoformat(), self.retention_seconds, message])
-        return CancelOutcome(outcome.decode() if isinstance(outcome, bytes) else outcome)
+        return CancelOutcome(_text(outcome))
 
     def forget(self, job_id: str) -> None:
         """Delete a job's view. Only for a job sent again after it ended (an operator requeueing a dead
@@ -305,8 +318,17 @@ class JobStore:
         if isinstance(value, datetime):
             return value.isoformat()
         if name == "result":
-            return json.dumps(value, default=str)
+            return result_json(value)
         return str(value)
+
+
+def result_json(value: Any) -> str:
+    """A job's result as JSON, in the view and on its row alike: what JSON cannot say (dates, decimals) as text."""
+    return json.dumps(value, default=str)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _decoded(fields: dict[bytes, bytes]) -> dict[str, str]:

@@ -1,8 +1,8 @@
 """The truth about a job: its domain row in PostgreSQL (integration, campaign), and every write to it.
 
 Each job that works on a row records its lifecycle there (filas.db.models.JobLifecycle): the current
-job id, state, attempts, last error, whether cancel was asked, and a lease — which delivery runs it and
-until when. Every service changes those columns through this module only:
+job id, state, attempts, last error, its result once it finished, whether cancel was asked, and a lease —
+which delivery runs it and until when. Every service changes those columns through this module only:
 
 - the API, when it accepts work (`queue`) and when a user cancels (`request_cancel`);
 - the workers' RowLifecycleMiddleware (filas.middleware), around every delivery (`claim`, `renew`,
@@ -14,6 +14,7 @@ until when. Every service changes those columns through this module only:
 A write never moves a job out of a final state.
 """
 
+import json
 import logging
 import os
 import socket
@@ -30,7 +31,7 @@ from filas.clock import utcnow
 from filas.db.models import Booking, BookingStatus, Campaign, CampaignStatus, JobLifecycle
 from filas.db.session import session_scope
 from filas.errors import LeaseLost
-from filas.jobs import FINAL_STATES, CancelOutcome, JobStatus
+from filas.jobs import FINAL_STATES, CancelOutcome, JobStatus, result_json
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +105,7 @@ def queue(row: JobLifecycle, job_id: str) -> None:
     row.job_status = JobStatus.QUEUED
     row.job_attempts = 0
     row.job_error = None
+    row.job_result = None
     row.job_cancel_requested = False
     row.job_lease_owner = None
     row.job_lease_until = None
@@ -218,12 +220,12 @@ def fence(held: Claim, seconds: float) -> None:
             raise LeaseLost(f"job {held.job_id}: the lease passed to another delivery")
 
 
-def finish(held: Claim, status: JobStatus, error: str | None = None) -> None:
+def finish(held: Claim, status: JobStatus, error: str | None = None, result: Any = None) -> None:
     """The delivery's job ended (finished, failed or cancelled): close the row and free the lease."""
     with session_scope() as session:
         row = _owned_row(session, held)
         if row is not None and row.job_status not in _FINAL:
-            _close(row, status, error, was_running=True)
+            _close(row, status, error, was_running=True, result=result)
 
 
 def retrying(held: Claim, error: str) -> None:
@@ -256,7 +258,8 @@ def _owned_row(session, held: Claim):
 
 # --- the reconciler side -----------------------------------------------------------------------
 
-def close_unowned(model: type[JobLifecycle], row_id: int, job_id: str, status: JobStatus, error: str | None) -> bool:
+def close_unowned(model: type[JobLifecycle], row_id: int, job_id: str, status: JobStatus, error: str | None,
+                  result: Any = None) -> bool:
     """Close a row that no delivery holds (the reconciler, healing from a final job state)."""
     now = utcnow()
     with session_scope() as session:
@@ -265,7 +268,7 @@ def close_unowned(model: type[JobLifecycle], row_id: int, job_id: str, status: J
             return False
         if row.job_lease_until is not None and row.job_lease_until > now:
             return False
-        _close(row, status, error, was_running=False)
+        _close(row, status, error, was_running=False, result=result)
         return True
 
 
@@ -286,9 +289,10 @@ def _on_started(session, model: type[JobLifecycle], row_id: int) -> None:
                         .execution_options(synchronize_session=False))
 
 
-def _close(row: Any, status: JobStatus, error: str | None, *, was_running: bool) -> None:
+def _close(row: Any, status: JobStatus, error: str | None, *, was_running: bool, result: Any = None) -> None:
     row.job_status = status
     row.job_error = error if status != JobStatus.FINISHED else None
+    row.job_result = _stored(result) if status == JobStatus.FINISHED else None
     row.job_lease_owner = None
     row.job_lease_until = None
     row.job_finished_at = utcnow()
@@ -298,6 +302,11 @@ def _close(row: Any, status: JobStatus, error: str | None, *, was_running: bool)
         _close_booking(row, status, error)
     elif isinstance(row, Campaign):
         _close_campaign(row, status, was_running)
+
+
+def _stored(result: Any) -> Any:
+    """The result as its JSON reads back, the same as the Redis view keeps it."""
+    return None if result is None else json.loads(result_json(result))
 
 
 def _close_booking(row: Booking, status: JobStatus, error: str | None) -> None:

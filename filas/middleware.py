@@ -12,7 +12,7 @@ RowLifecycle and JobState sit before Retries in the middleware list, JobState fi
 hooks in reverse order, so both run after Retries and see whether a failure was final (`message.failed`),
 and the row (the truth) is written before the view — a reader never sees a view that ended before its row.
 A delivery refused by its row marks its message (NOT_OWNER, ROW_STATUS) so that the view is left to its
-owner.
+owner; one refused by its view marks it with the state that refused it (VIEW_STATUS), for the metrics.
 """
 
 import logging
@@ -37,12 +37,16 @@ logger = logging.getLogger(__name__)
 NOT_OWNER = "filas_not_owner"
 # Set on a MessageProxy refused by its row: the final state its job view should show.
 ROW_STATUS = "filas_row_status"
+# Set on a MessageProxy refused by its job view: the state that refused it (cancelled when a cancel was asked).
+VIEW_STATUS = "filas_view_status"
 # A message option: this copy was put back by RowLifecycleMiddleware while another delivery runs the job.
 POSTPONED = "filas_postponed"
 # A message option: this copy carries on a job whose last delivery did a part of it (filas.runtime.continue_later).
 CONTINUATION = "filas_continuation"
 # Set on a MessageProxy whose delivery ended by putting its job's message back (continue_later).
 CONTINUED = "filas_continued"
+
+_NOT_FETCHED = object()  # a message started on its own, not answered with its fetched batch
 
 
 def _not_owner(message) -> bool:
@@ -58,8 +62,9 @@ class JobStateMiddleware(Middleware):
 
     def __init__(self, store: JobStore):
         self.store = store
-        # job id → may it run? Answered for a whole fetched batch by _start_fetched, popped at its start.
-        self._fetched_starts: dict[str, bool] = {}
+        # job id → None if it may run, else the state that refuses it. Answered for a whole fetched batch by
+        # _start_fetched, popped at its start.
+        self._fetched_starts: dict[str, JobStatus | None] = {}
 
     def after_worker_boot(self, broker, worker) -> None:
         listeners = getattr(broker, "fetch_listeners", None)
@@ -85,16 +90,17 @@ class JobStateMiddleware(Middleware):
         answer = broker.run_calls([call])[0]
         if isinstance(answer, Exception):
             raise answer
-        for message, may_start in zip(messages, self.store.may_start(answer), strict=True):
-            self._fetched_starts[message.message_id] = may_start
+        for message, refusal in zip(messages, self.store.refusals(answer), strict=True):
+            self._fetched_starts[message.message_id] = refusal
 
     def before_process_message(self, broker, message) -> None:
         message.options.pop(CONTINUATION, None)  # if this copy fails now, its retry is an ordinary one
-        may_start = self._fetched_starts.pop(message.message_id, None)
-        if may_start is None:
-            may_start = self.store.start(message.message_id, message.actor_name, message.queue_name)
-        if not may_start:
-            logger.info("skipping job %s: cancelled or already ended", message.message_id)
+        refusal = self._fetched_starts.pop(message.message_id, _NOT_FETCHED)
+        if refusal is _NOT_FETCHED:
+            refusal = self.store.refused_start(message.message_id, message.actor_name, message.queue_name)
+        if refusal is not None:
+            logger.info("skipping job %s: its view says %s", message.message_id, refusal)
+            setattr(message, VIEW_STATUS, refusal)
             raise SkipMessage()
 
     def after_process_message(self, broker, message, *, result: Any = None, exception=None) -> None:
@@ -123,7 +129,7 @@ class JobStateMiddleware(Middleware):
                                       **fields)
         if lifecycle.model_for(message.actor_name) is not None:
             # Right behind its row's final write, not with the ack: a status read that finds the row ended
-            # finds the view's result too (the row does not keep it).
+            # finds the view ended too (the row keeps the result as well, for the moment in between).
             call.run()
         else:
             self._write(broker, message, call)
@@ -191,7 +197,7 @@ class RowLifecycleMiddleware(Middleware):
         if held is None or held.lost:
             return
         if exception is None:
-            lifecycle.finish(held, JobStatus.FINISHED)
+            lifecycle.finish(held, JobStatus.FINISHED, result=result)
         elif isinstance(exception, JobCancelled):
             lifecycle.finish(held, JobStatus.CANCELLED, str(exception) or lifecycle.CANCELLED_MESSAGE)
         elif message.failed:

@@ -79,7 +79,7 @@ def _attend(model: type[JobLifecycle], row: Any) -> str:
         return "fechados"
     job = get_job_store().get(row.job_id)
     if job is not None and job.status.is_final:
-        lifecycle.close_unowned(model, row.id, row.job_id, job.status, job.error)
+        lifecycle.close_unowned(model, row.id, row.job_id, job.status, job.error, job.result)
         return "fechados"
     if job is not None and _in_broker(job):
         return "deixados"

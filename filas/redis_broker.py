@@ -12,6 +12,9 @@
   OneJobPerThread) Dramatiq's consumer sleeps an exponential backoff of up to `--worker-timeout` (1 s),
   leaving a thread that just finished idle that long; this one waits for the ack instead. Idle, it is woken
   as soon as this process enqueues to its queue (a job's next part: filas.runtime.continue_later).
+- Poll times (`last_polls`): when each queue's consumer last came back from a poll — a fetch Redis answered,
+  or, at its prefetch limit, its wait for a free slot (up to 1 s). The worker's liveness heartbeat
+  (filas.worker_liveness) is made of them: they stop when a consumer is stuck on Redis or its thread is gone.
 - Hooks called only where a middleware has one: Dramatiq's emit_before/emit_after call every middleware's
   method for every signal, most of them the base class's no-ops. Same order, same error handling.
 
@@ -21,6 +24,7 @@ bench/job_core.py. The dispatch arguments follow RedisBroker._dispatch of the pi
 
 import logging
 import threading
+import time
 import weakref
 from collections.abc import Callable
 
@@ -50,6 +54,8 @@ class FilasRedisBroker(RedisBroker):
         self._hooks: dict[str, list[Callable]] = {}
         self._hooks_built_for: tuple[int, int] = (0, 0)
         self._consumers: weakref.WeakSet[_WakingConsumer] = weakref.WeakSet()
+        # queue name → time.monotonic() of its consumer's last completed poll; written by that consumer only.
+        self.last_polls: dict[str, float] = {}
 
     @property
     def consumer_class(self):
@@ -201,6 +207,11 @@ class _WakingConsumer(_RedisConsumer):
             self._slot_freed.set()
 
     def __next__(self):
+        message = self._next()
+        self.broker.last_polls[self.queue_name] = time.monotonic()
+        return message
+
+    def _next(self):
         if not self.message_cache and self._full():
             self._slot_freed.clear()
             if self._full():  # an ack between the check and the clear would otherwise be missed

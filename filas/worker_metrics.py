@@ -22,18 +22,22 @@ A worker entry module calls `prepare_worker_process()` before it imports anythin
 import logging
 import multiprocessing
 import os
+import socket
 import time
 from pathlib import Path
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from dramatiq import Middleware
 from dramatiq.common import q_name
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
+from prometheus_client.exposition import ThreadingWSGIServer
 
 from filas import prometheus_multiprocess
 from filas.errors import JobCancelled
-from filas.jobs import JobStatus, JobStore
-from filas.middleware import NOT_OWNER, ROW_STATUS
+from filas.jobs import JobStatus
+from filas.middleware import NOT_OWNER, ROW_STATUS, VIEW_STATUS
 from filas.settings import get_settings
+from filas.worker_liveness import WSGIApp, with_livez
 
 logger = logging.getLogger(__name__)
 
@@ -89,9 +93,8 @@ class WorkerMetrics(Middleware):
     after_* hooks in reverse order, so this one runs after Retries has decided (`message.failed`), and its
     before_process_message runs after the middleware that may skip a delivery (job view, row claim)."""
 
-    def __init__(self, job_store: JobStore):
+    def __init__(self) -> None:
         prepare_worker_process()  # a no-op when the entry module did it
-        self.job_store = job_store
         self.metrics = JobMetrics()
         self._consumed: list[str] = []
 
@@ -154,31 +157,39 @@ class WorkerMetrics(Middleware):
     def _skipped_as_cancelled(self, message) -> bool:
         if getattr(message, NOT_OWNER, False):
             return False  # another delivery owns the job
-        status = getattr(message, ROW_STATUS, None)
-        if status is None:  # skipped by the job view: ask it why
-            try:
-                job = self.job_store.get(message.message_id)
-            except Exception:
-                logger.warning("could not read job %s to count its skip", message.message_id, exc_info=True)
-                return False
-            status = job.status if job is not None else None
+        status = getattr(message, ROW_STATUS, None) or getattr(message, VIEW_STATUS, None)
         return status == JobStatus.CANCELLED
 
 
 def serve_metrics() -> int:
     """The process the `dramatiq` CLI forks (Middleware.forks): serves the sum of the worker processes'
-    metric files until it is stopped. A port in use leaves the workers running, unobserved."""
+    metric files, and GET /livez (filas.worker_liveness), until it is stopped. A port in use leaves the
+    workers running, unobserved."""
     settings = get_settings()
     registry = CollectorRegistry()
     registry.register(prometheus_multiprocess.LiveProcessesCollector(_directory()))
+    app = with_livez(make_wsgi_app(registry), _directory(), settings.worker_liveness_seconds)
     try:
-        _server, thread = start_http_server(settings.metrics_port, settings.metrics_host, registry)
+        server = _http_server(app, settings.metrics_host, settings.metrics_port)
     except OSError:
         logger.exception("cannot serve metrics on %s:%s", settings.metrics_host, settings.metrics_port)
         return 1
-    logger.info("serving metrics on %s:%s", settings.metrics_host, settings.metrics_port)
-    thread.join()
+    logger.info("serving metrics and /livez on %s:%s", settings.metrics_host, settings.metrics_port)
+    server.serve_forever()
     return 0
+
+
+def _http_server(app: WSGIApp, host: str, port: int) -> WSGIServer:
+    """What prometheus-client's start_http_server builds, for any app: a thread per request, IPv6 addresses
+    too, no request logs."""
+    family, *_, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    server_class = type("MetricsServer", (ThreadingWSGIServer,), {"address_family": family})
+    return make_server(address[0], port, app, server_class, handler_class=_QuietHandler)
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format, *args) -> None:  # probes every few seconds: no log line each
+        pass
 
 
 def _labels(message) -> tuple[str, str]:

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Build the four Filas service images from the repository root (the build context), with podman or docker.
 #
-#   scripts/build-images.sh [options] [api|portal-worker|campaign-worker|scheduler ...]
+#   scripts/build-images.sh [options] [api|portal-worker|campaign-worker|scheduler|simulators ...]
 #
+# `simulators` is the test-only image of the third-party simulators (simulators/Dockerfile) the cluster tests
+# deploy; it is built only when named (`make images` names it).
 # Options:
 #   --engine podman|docker   container engine (default: podman if installed, else a docker that answers)
 #   --base IMAGE             base image (default: $BASE_IMAGE, else python:3.11-slim-bookworm)
@@ -25,6 +27,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ALL_SERVICES=(api portal-worker campaign-worker scheduler)
+TEST_IMAGES=(simulators)
 DEFAULT_BASE=python:3.11-slim-bookworm
 LOCAL_BASE=localhost/filas-base:py3.11-bookworm
 LOCAL_DEBIAN=localhost/filas-debian:bookworm
@@ -65,8 +68,11 @@ while (($#)); do
     esac
 done
 ((${#services[@]})) || services=("${ALL_SERVICES[@]}")
+# The directory of an image's Dockerfile and pyproject.toml.
+source_dir() { if [[ $1 == simulators ]]; then echo simulators; else echo "services/$1"; fi; }
 ((base_only)) || for service in "${services[@]}"; do
-    [[ -f services/$service/Dockerfile ]] || die "no such service: $service (one of: ${ALL_SERVICES[*]})"
+    [[ -f $(source_dir "$service")/Dockerfile ]] \
+        || die "no such image: $service (one of: ${ALL_SERVICES[*]} ${TEST_IMAGES[*]})"
 done
 case $chromium_source in system|playwright) ;; *) die "--chromium-source must be system or playwright" ;; esac
 [[ -z $extra_ca || -r $extra_ca ]] || die "CA bundle $extra_ca is not readable"
@@ -186,7 +192,7 @@ fi
 
 declare -A seconds
 for service in "${services[@]}"; do
-    version=$(sed -n 's/^version *= *"\(.*\)"/\1/p' "services/$service/pyproject.toml" | head -1)
+    version=$(sed -n 's/^version *= *"\(.*\)"/\1/p' "$(source_dir "$service")/pyproject.toml" | head -1)
     image="$prefix-$service:${tag:-$version}"
     tags=(-t "$image")
     [[ -n $tag ]] || tags+=(-t "$prefix-$service:latest")
@@ -195,7 +201,7 @@ for service in "${services[@]}"; do
     log "building $image (base $base, engine $engine${extra_ca:+, CA secret $extra_ca})"
     started=$(date +%s.%N)
     "$engine" build "${no_cache[@]}" "${secret[@]}" "${extra[@]}" \
-        -f "services/$service/Dockerfile" \
+        -f "$(source_dir "$service")/Dockerfile" \
         --build-arg "BASE_IMAGE=$base" \
         --build-arg "VERSION=$version" \
         --build-arg "REVISION=$revision" \
@@ -207,7 +213,7 @@ done
 echo
 printf '%-36s %10s %10s\n' IMAGE SIZE BUILD
 for service in "${services[@]}"; do
-    version=$(sed -n 's/^version *= *"\(.*\)"/\1/p' "services/$service/pyproject.toml" | head -1)
+    version=$(sed -n 's/^version *= *"\(.*\)"/\1/p' "$(source_dir "$service")/pyproject.toml" | head -1)
     image="$prefix-$service:${tag:-$version}"
     bytes=$("$engine" image inspect --format '{{.Size}}' "$image")
     printf '%-36s %7d MB %8.1f s\n' "$image" $((bytes / 1000000)) "${seconds[$service]}"

@@ -39,6 +39,7 @@ def missing(what: str) -> NoReturn:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "chromium: needs a Chromium (skipped without one; an error in CI)")
     config.addinivalue_line("markers", "soak: production volume, tens of minutes (`make test-soak`; CI runs it)")
+    config.addinivalue_line("markers", "cluster: the chart on a live Kubernetes (`make test-cluster`; CI runs it)")
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

@@ -3,8 +3,9 @@
     with PostgresServer() as pg:
         use(pg.url)             # postgresql+psycopg://filas@127.0.0.1:<port>/filas
 
-PostgreSQL refuses to run as root, so as root (CI, these machines) initdb and pg_ctl run as the
-`postgres` user through runuser, in a temp dir that user owns.
+PostgreSQL refuses to run as root, so as root (CI, these machines) initdb and postgres run as the
+`postgres` user, in a temp dir that user owns. The server runs in the foreground, a ThrowawayServer like
+RedisServer; stop_server() and start_server() make an outage and a recovery on the same port and data.
 """
 
 import os
@@ -13,18 +14,18 @@ import re
 import shutil
 import signal
 import subprocess
-import tempfile
 from pathlib import Path
-from typing import Self
 
 import psycopg
 
-from filas_devtools.ports import HOST, free_port
+from filas_devtools.ports import HOST
+from filas_devtools.throwaway_server import ThrowawayServer
 
 SUPERUSER = "filas"
-START_ATTEMPTS = 3  # a port picked by free_port() can be taken before the server binds it
 # Throwaway data: skip every durability cost.
-FAST_SETTINGS = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+FAST_SETTINGS = ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+# pg_ctl's shutdown modes, as the signals it sends the postmaster.
+SHUTDOWN_SIGNALS = {"smart": signal.SIGTERM, "fast": signal.SIGINT, "immediate": signal.SIGQUIT}
 
 
 class PostgresNotFound(RuntimeError):
@@ -52,14 +53,16 @@ def find_postgres_bindir(root: Path = Path("/usr/lib/postgresql")) -> Path:
     )
 
 
-class PostgresServer:
-    def __init__(self, port: int | None = None, database: str = "filas", bindir: Path | None = None):
+class PostgresServer(ThrowawayServer):
+    name = "postgres"
+    stop_signal = SHUTDOWN_SIGNALS["immediate"]  # throwaway data: no clean shutdown needed
+    stop_grace = 30.0
+
+    def __init__(self, port: int | None = None, database: str = "filas", bindir: Path | None = None,
+                 start_timeout: float = 60.0):
+        super().__init__(port, start_timeout=start_timeout)
         self.bindir = bindir
-        self.port = port
         self.database = database
-        self.dir: Path | None = None
-        self._wanted_port = port
-        self._started = False
 
     @property
     def url(self) -> str:
@@ -70,115 +73,91 @@ class PostgresServer:
         return self.dir / "data"
 
     def start(self) -> str:
-        self.bindir = self.bindir or find_postgres_bindir()
-        self.dir = Path(tempfile.mkdtemp(prefix="filas-pg-"))
+        url = super().start()
         try:
-            self._own_dir()
-            self._run("initdb", "-D", self.data_dir, "-A", "trust", "-U", SUPERUSER, "-E", "UTF8",
-                      "--locale=C", "--no-sync")
-            self._start_with_retries()
             self._create_database()
         except BaseException:
             self.stop()
             raise
-        return self.url
-
-    def stop(self) -> None:
-        if self._started:
-            self._stop_server()
-            self._started = False
-        if self.dir is not None:
-            shutil.rmtree(self.dir, ignore_errors=True)
-            self.dir = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
+        return url
 
     # --- an outage and a recovery (fault tests): same data directory, same port --------------------
 
     @property
     def running(self) -> bool:
-        return self._started
+        return self._process is not None
 
     def stop_server(self, mode: str = "fast") -> None:
         """Stop the server but keep its data directory and port, as an outage would; `mode` is pg_ctl's
         (fast: clients are disconnected at once; immediate: no clean shutdown, recovery at the next start)."""
-        if not self._started:
-            return
-        self._run("pg_ctl", "-D", self.data_dir, "-m", mode, "-w", "-t", "30", "stop")
-        self._started = False
+        self._end_process(SHUTDOWN_SIGNALS[mode])
 
     def start_server(self) -> None:
         """Start again, after stop_server(), on the same port with the same data."""
-        if self._started:
+        if self.running:
             return
         if self.dir is None or self.port is None:
             raise RuntimeError("start() first: there is no data directory to start from")
-        options = f"-p {self.port} -k {self.dir} -c listen_addresses={HOST} {FAST_SETTINGS}"
+        self._spawn()
+        if not self.wait_ready():
+            self._end_process(self.stop_signal)
+            raise PostgresCommandFailed(f"postgres did not start again on port {self.port}:\n{self.log_tail()}")
+
+    # --- ThrowawayServer --------------------------------------------------------------------------
+
+    def find_binary(self) -> str:
+        self.bindir = self.bindir or find_postgres_bindir()
+        return str(self.bindir / "postgres")
+
+    def prepare(self) -> None:
+        self._own_dir()
+        self._run("initdb", "-D", self.data_dir, "-A", "trust", "-U", SUPERUSER, "-E", "UTF8", "--locale=C",
+                  "--no-sync")
+
+    def argv(self) -> list[str]:
+        return [self.binary, "-D", str(self.data_dir), "-p", str(self.port), "-k", str(self.dir),
+                "-c", f"listen_addresses={HOST}", *FAST_SETTINGS]
+
+    def popen_options(self) -> dict:
+        return {"cwd": self.dir, **_as_server_user()}
+
+    def answers(self) -> bool:
         try:
-            self._run("pg_ctl", "-D", self.data_dir, "-l", self.dir / "postgres.log", "-w", "-t", "60",
-                      "-o", options, "start")
-        except PostgresCommandFailed as failure:
-            raise PostgresCommandFailed(f"{failure}\n{self._log_tail()}") from None
-        self._started = True
+            with psycopg.connect(host=HOST, port=self.port, user=SUPERUSER, dbname="postgres",
+                                 connect_timeout=1) as conn:
+                return conn.execute("SHOW data_directory").fetchone()[0] == str(self.data_dir)
+        except psycopg.Error:
+            return False
+
+    # --- helpers ---------------------------------------------------------------------------------------
 
     def _own_dir(self) -> None:
         if os.geteuid() == 0:
             user = _server_user()
             os.chown(self.dir, user.pw_uid, user.pw_gid)
 
-    def _start_with_retries(self) -> None:
-        error = None
-        for _ in range(START_ATTEMPTS if self._wanted_port is None else 1):
-            self.port = self._wanted_port or free_port()
-            options = f"-p {self.port} -k {self.dir} -c listen_addresses={HOST} {FAST_SETTINGS}"
-            try:
-                self._run("pg_ctl", "-D", self.data_dir, "-l", self.dir / "postgres.log", "-w", "-t", "60",
-                          "-o", options, "start")
-                self._started = True
-                return
-            except PostgresCommandFailed as failure:
-                error = failure
-        raise PostgresCommandFailed(f"{error}\n{self._log_tail()}")
-
     def _create_database(self) -> None:
         with psycopg.connect(host=HOST, port=self.port, user=SUPERUSER, dbname="postgres", autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{self.database}"')
 
-    def _stop_server(self) -> None:
-        try:
-            self._run("pg_ctl", "-D", self.data_dir, "-m", "immediate", "-w", "-t", "30", "stop")
-        except PostgresCommandFailed:
-            self._kill_postmaster()
-
-    def _kill_postmaster(self) -> None:
-        try:
-            pid = int((self.data_dir / "postmaster.pid").read_text().split()[0])
-            os.kill(pid, signal.SIGKILL)
-        except (OSError, ValueError, IndexError):
-            pass
-
     def _run(self, tool: str, *args) -> subprocess.CompletedProcess:
-        argv = [str(self.bindir / tool), *map(str, args)]
-        if os.geteuid() == 0:
-            argv = ["runuser", "-u", _server_user().pw_name, "--", *argv]
         result = subprocess.run(
-            argv, check=False, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, cwd=self.dir, start_new_session=True,
+            [str(self.bindir / tool), *map(str, args)], check=False, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+            **self.popen_options(),
         )
         if result.returncode != 0:
-            raise PostgresCommandFailed(f"{' '.join(argv)} failed ({result.returncode}):\n{result.stdout}")
+            raise PostgresCommandFailed(f"{tool} {' '.join(map(str, args))} failed ({result.returncode}):\n"
+                                        f"{result.stdout}")
         return result
 
-    def _log_tail(self, lines: int = 20) -> str:
-        log = self.dir / "postgres.log" if self.dir else None
-        if not log or not log.exists():
-            return ""
-        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+
+def _as_server_user() -> dict:
+    """PostgreSQL refuses to run as root: as root, its processes run as the `postgres` user."""
+    if os.geteuid() != 0:
+        return {}
+    user = _server_user()
+    return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
 
 
 def _server_user() -> pwd.struct_passwd:

@@ -3,19 +3,23 @@ loopback port (or a given one), in a temp dir deleted when it stops, started aga
 one picked was taken meanwhile. Subclasses say how to spawn it and how to tell it is up and ours."""
 
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from typing import Self
 
 from filas_devtools.ports import free_port
 
 START_ATTEMPTS = 3  # a port picked by free_port() can be taken before the server binds it
+READY_POLL_SECONDS = 0.02
 
 
 class ThrowawayServer:
     name = "server"  # names its temp dir and log file, and its errors
-    stop_grace = 5.0
+    stop_signal = signal.SIGTERM
+    stop_grace = 5.0  # then SIGKILL
 
     def __init__(self, port: int | None = None, binary: str | None = None, start_timeout: float = 15.0):
         self.binary = binary
@@ -45,9 +49,7 @@ class ThrowawayServer:
         return self.url
 
     def stop(self) -> None:
-        if self._process is not None:
-            _terminate(self._process, self.stop_grace)
-            self._process = None
+        self._end_process(self.stop_signal)
         if self.dir is not None:
             shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = None
@@ -80,8 +82,23 @@ class ThrowawayServer:
     def argv(self) -> list[str]:
         raise NotImplementedError
 
+    def popen_options(self) -> dict:
+        """More subprocess.Popen arguments (e.g. the user to run as)."""
+        return {}
+
     def wait_ready(self) -> bool:
         """True once our server answers; False if it exited (e.g. its port was taken)."""
+        deadline = time.monotonic() + self._start_timeout
+        while self._process.poll() is None:
+            if self.answers():
+                return True
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.name} did not answer in {self._start_timeout:.0f} s:\n{self.log_tail()}")
+            time.sleep(READY_POLL_SECONDS)
+        return False
+
+    def answers(self) -> bool:
+        """Whether the server on self.port answers and is ours, not another one that had the port."""
         raise NotImplementedError
 
     # --- helpers ---------------------------------------------------------------------------------------
@@ -97,13 +114,20 @@ class ThrowawayServer:
     def _spawn(self) -> None:
         with open(self.log_path, "ab") as log:
             self._process = subprocess.Popen(
-                self.argv(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                self.argv(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                **self.popen_options(),
             )
 
+    def _end_process(self, stop_signal: signal.Signals) -> None:
+        """Stop the server process, keeping its temp dir and port."""
+        if self._process is not None:
+            _terminate(self._process, stop_signal, self.stop_grace)
+            self._process = None
 
-def _terminate(process: subprocess.Popen, grace: float) -> None:
+
+def _terminate(process: subprocess.Popen, stop_signal: signal.Signals, grace: float) -> None:
     if process.poll() is None:
-        process.terminate()
+        process.send_signal(stop_signal)
         try:
             process.wait(grace)
         except subprocess.TimeoutExpired:

@@ -51,6 +51,9 @@ class JobLifecycle:
     job_queued_at: Mapped[datetime | None]
     job_started_at: Mapped[datetime | None]
     job_finished_at: Mapped[datetime | None]
+    # What the job returned, once it finished (as filas.jobs.result_json writes it): status reads answer with it
+    # when the Redis view has none — expired, or not yet final.
+    job_result: Mapped[Any] = mapped_column(JSON(none_as_null=True), nullable=True)
 
 
 # --- portal bookings --------------------------------------------------------------------------

@@ -65,3 +65,11 @@ def test_every_component_is_scraped_on_the_port_serving_its_metrics(kind) -> Non
             services = [svc for svc in by_kind(objects, "Service").values()
                         if monitor["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()]
             assert len(services) == 1 and port in {p["name"] for p in services[0]["spec"]["ports"]}
+
+
+def test_worker_metrics_services_keep_unready_pods_scrapable() -> None:
+    """A worker is unready while its consumers cannot poll Redis: its metrics must stay scrapable then."""
+    services = {name: svc for name, svc in by_kind(render(), "Service").items() if name.endswith("-metrics")}
+    assert set(services) == {"filas-portal-worker-metrics", "filas-campaign-worker-metrics", "filas-scheduler-metrics"}
+    for service in services.values():
+        assert service["spec"]["publishNotReadyAddresses"] is True

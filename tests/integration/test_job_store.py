@@ -97,3 +97,20 @@ def test_final_states_are_counted_per_queue(redis_url):
         jobs.finish(job_id, *BOOK, status)
         jobs.finish(job_id, *BOOK, status)  # a second final write is refused, not counted
     assert jobs.client.hgetall("filas:queue_outcomes:atacadao") == {b"finished": b"2", b"failed": b"1"}
+
+
+def test_a_refused_start_says_which_state_refused_it(redis_url):
+    jobs = store(redis_url)
+    jobs.record_queued("cancelled", *SEND)
+    jobs.request_cancel("cancelled", "campaigns", "cancelado")
+    jobs.record_queued("asked", *SEND)
+    jobs.start("asked", *SEND)
+    jobs.request_cancel("asked", "campaigns", "cancelado")  # running: only asked to stop
+    jobs.record_queued("ended", *SEND)
+    jobs.finish("ended", *SEND, JobStatus.FINISHED)
+    jobs.record_queued("waiting", *SEND)
+
+    refusals = [jobs.refused_start(job_id, *SEND) for job_id in ("cancelled", "asked", "ended", "waiting")]
+
+    assert refusals == [JobStatus.CANCELLED, JobStatus.CANCELLED, JobStatus.FINISHED, None]
+    assert jobs.get("waiting").status == JobStatus.STARTED

@@ -73,6 +73,26 @@ def test_postgres_server_starts_answers_and_stops_without_a_trace():
     assert not group_members(postmaster)
 
 
+def test_postgres_server_goes_away_and_comes_back_on_its_port_with_its_data():
+    def connect(server: PostgresServer) -> psycopg.Connection:
+        return psycopg.connect(host="127.0.0.1", port=server.port, user="filas", dbname="filas", autocommit=True)
+
+    with PostgresServer() as server:
+        with connect(server) as conn:
+            conn.execute("CREATE TABLE kept (n int); INSERT INTO kept VALUES (1)")
+        port, first_pid = server.port, server.pid
+
+        server.stop_server()
+        assert not server.running and not port_in_use(port) and not _alive(first_pid)
+        with pytest.raises(psycopg.OperationalError):
+            connect(server)
+
+        server.start_server()
+        assert server.running and server.port == port
+        with connect(server) as conn:
+            assert conn.execute("SELECT n FROM kept").fetchall() == [(1,)]
+
+
 def test_postgres_without_binaries_says_what_to_install(monkeypatch, tmp_path):
     monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(PostgresNotFound, match="apt-get install postgresql"):

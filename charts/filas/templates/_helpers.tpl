@@ -596,9 +596,10 @@ spec:
             {{- with $v.extraEnv }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
-          # The metrics server is forked once every worker process has booted: it answering means the worker
-          # runs. (A heartbeat written by the consumer loop would prove "consuming"; the code has none yet.)
-          {{- with include "filas.httpProbes" (dict "values" $v "port" "metrics" "liveness" "/metrics" "readiness" "/metrics") }}{{ . | trim | nindent 10 }}{{- end }}
+          # /livez, on the metrics server the dramatiq CLI forks: 200 while every worker process's consumers poll
+          # Redis (a running job does not stop them), 503 once one has not for FILAS_WORKER_LIVENESS_SECONDS
+          # (filas/worker_liveness.py). Ready means booted and consuming, so a rollout waits for a real consumer.
+          {{- with include "filas.httpProbes" (dict "values" $v "port" "metrics" "liveness" "/livez" "readiness" "/livez") }}{{ . | trim | nindent 10 }}{{- end }}
           resources:
             {{- toYaml $v.resources | nindent 12 }}
           securityContext:
@@ -633,6 +634,9 @@ metadata:
   {{- with include "filas.annotations" (dict "root" .root) }}{{ . | trim | nindent 2 }}{{- end }}
 spec:
   type: ClusterIP
+  # Scraped while not Ready too: a worker is unready when its consumers cannot poll (Redis down), which is when
+  # its metrics matter most.
+  publishNotReadyAddresses: true
   selector:
     {{- include "filas.componentSelectorLabels" . | nindent 4 }}
   ports:

@@ -1,5 +1,6 @@
 """Job status as the front end reads it: the row in PostgreSQL is the truth about a job, the Redis job
-state its fast view (timestamps, progress, result) while retained.
+state its fast view (timestamps, progress, result) while retained; the row keeps the result of a job that
+finished too.
 
 Which one answers: the row, when it records the job's state — it is written before the view at every step,
 and a job counts as started only once a delivery holds its lease (the view marks a fetched batch started a
@@ -150,7 +151,7 @@ def task_view(job_id: str) -> dict[str, Any] | None:
         "iniciado_em": iso(_first(row and row.job_started_at, job and job.started_at)),
         "finalizado_em": iso(_first(row and row.job_finished_at, job and job.finished_at)) if state.is_final else None,
         "progresso": _progress(job.progress_done, job.progress_total) if job else None,
-        "resultado": job.result if job and job.result is not None else _row_result(row or earlier),
+        "resultado": _task_result(job, row, earlier),
         "erro": _first(row and row.job_error, job and job.error) if state != JobStatus.FINISHED else None,
         "tentativas": _retries(job, row),
         "cancelamento_solicitado": bool((job and job.cancel_requested) or (row and row.job_cancel_requested))
@@ -170,7 +171,17 @@ def _task_kind(row: JobLifecycle, job_id: str) -> str:
     return contracts.VALIDATE_NUMBERS.name if row.validacao_job_id == job_id else contracts.SEND_CAMPAIGN.name
 
 
-def _row_result(row: JobLifecycle | None) -> dict[str, Any] | None:
+def _task_result(job: Job | None, row: JobLifecycle | None, earlier: Campaign | None) -> Any:
+    """What the job returned, from its view, else from the row whose current job it is (the view expired, or
+    the row ended first); without either, a summary of the row or of the campaign of an earlier task."""
+    if job is not None and job.result is not None:
+        return job.result
+    if row is not None and row.job_result is not None:
+        return row.job_result
+    return _row_summary(row or earlier)
+
+
+def _row_summary(row: JobLifecycle | None) -> dict[str, Any] | None:
     if isinstance(row, Booking):
         return {"integracao_id": row.id, "integracao_status": row.status, "protocolo": row.protocolo}
     if isinstance(row, Campaign):
