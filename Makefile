@@ -33,7 +33,7 @@ test: lint tools
 test-soak: install
 	$(BIN)/pytest -m soak $(PYTEST_ARGS)
 
-# The four service images and the test-only simulators image (scripts/build-images.sh: podman, else docker;
+# The four service images and the test-only simulator images (scripts/build-images.sh: podman, else docker;
 # a machine that cannot pull the base image makes one with debootstrap). Cached: a rebuild after a code change
 # reuses the dependency layers.
 images:

@@ -3,8 +3,9 @@
 #
 #   scripts/build-images.sh [options] [api|portal-worker|campaign-worker|scheduler|simulators ...]
 #
-# `simulators` is the test-only image of the third-party simulators (simulators/Dockerfile) the cluster tests
-# deploy; it is built only when named (`make images` names it).
+# `simulators` are the test-only images of the third parties' simulators (simulators/Dockerfile, one image per
+# simulator: PREFIX-portal-sim, PREFIX-whatsapp-sim, PREFIX-meta-sim) the cluster tests deploy; built only when
+# named (`make images` names them).
 # Options:
 #   --engine podman|docker   container engine (default: podman if installed, else a docker that answers)
 #   --base IMAGE             base image (default: $BASE_IMAGE, else python:3.11-slim-bookworm)
@@ -27,7 +28,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ALL_SERVICES=(api portal-worker campaign-worker scheduler)
-TEST_IMAGES=(simulators)
+SIMULATORS=(portal-sim whatsapp-sim meta-sim)
 DEFAULT_BASE=python:3.11-slim-bookworm
 LOCAL_BASE=localhost/filas-base:py3.11-bookworm
 LOCAL_DEBIAN=localhost/filas-debian:bookworm
@@ -68,11 +69,17 @@ while (($#)); do
     esac
 done
 ((${#services[@]})) || services=("${ALL_SERVICES[@]}")
+# `simulators` names the three simulator images.
+requested=("${services[@]}")
+services=()
+for service in "${requested[@]}"; do
+    if [[ $service == simulators ]]; then services+=("${SIMULATORS[@]}"); else services+=("$service"); fi
+done
 # The directory of an image's Dockerfile and pyproject.toml.
-source_dir() { if [[ $1 == simulators ]]; then echo simulators; else echo "services/$1"; fi; }
+source_dir() { if [[ $1 == *-sim ]]; then echo simulators; else echo "services/$1"; fi; }
 ((base_only)) || for service in "${services[@]}"; do
     [[ -f $(source_dir "$service")/Dockerfile ]] \
-        || die "no such image: $service (one of: ${ALL_SERVICES[*]} ${TEST_IMAGES[*]})"
+        || die "no such image: $service (one of: ${ALL_SERVICES[*]} simulators ${SIMULATORS[*]})"
 done
 case $chromium_source in system|playwright) ;; *) die "--chromium-source must be system or playwright" ;; esac
 [[ -z $extra_ca || -r $extra_ca ]] || die "CA bundle $extra_ca is not readable"
@@ -198,6 +205,11 @@ for service in "${services[@]}"; do
     [[ -n $tag ]] || tags+=(-t "$prefix-$service:latest")
     extra=()
     [[ $service == portal-worker ]] && extra=(--build-arg "CHROMIUM_SOURCE=$chromium_source")
+    case $service in
+        portal-sim) extra=(--build-arg SIMULATOR=portal) ;;
+        whatsapp-sim) extra=(--build-arg SIMULATOR=whatsapp) ;;
+        meta-sim) extra=(--build-arg SIMULATOR=meta_cloud) ;;
+    esac
     log "building $image (base $base, engine $engine${extra_ca:+, CA secret $extra_ca})"
     started=$(date +%s.%N)
     "$engine" build "${no_cache[@]}" "${secret[@]}" "${extra[@]}" \

@@ -19,7 +19,7 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 ENGINE = os.environ.get("CONTAINER_ENGINE", "podman")
 # `make images` builds these (scripts/build-images.sh, tag = the services' version, the chart's appVersion).
 FILAS_IMAGES = [f"localhost/filas-{name}:0.1.0"
-                for name in ("api", "portal-worker", "campaign-worker", "scheduler", "simulators")]
+                for name in ("api", "portal-worker", "campaign-worker", "scheduler", "portal-sim", "whatsapp-sim")]
 # Stand-ins of the official redis and postgres images, built here from Debian's packages.
 TEST_IMAGES = {"localhost/filas-test-redis:7-debian": "redis.Containerfile",
                "localhost/filas-test-postgres:15-debian": "postgres.Containerfile"}
