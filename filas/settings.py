@@ -65,6 +65,10 @@ class Settings(BaseSettings):
         description="prometheus-client multiprocess files: a worker's in its worker/ subdirectory, the API's in "
         "api/; emptied when the service starts",
     )
+    scheduler_liveness_seconds: float = Field(
+        150, gt=0, description="The scheduler's /livez (on its metrics port) answers 503 once its loop has not run "
+        "for this long (a standby tries the lock every second; the leader wakes at least once a minute)"
+    )
     worker_liveness_seconds: float = Field(
         60, gt=0, description="A worker's /livez (on its metrics port) answers 503 once a worker process's consumers "
         "have not polled Redis for this long (a running job does not stop them)"

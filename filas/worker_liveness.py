@@ -18,21 +18,18 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 from dramatiq import Middleware
 
 from filas import prometheus_multiprocess
+from filas.liveness_http import Verdict
 
 logger = logging.getLogger(__name__)
 
 HEARTBEATS = "liveness"  # the subdirectory of the worker metrics directory
 BEAT_SECONDS = 1.0
-ROUTE = "/livez"
-
-WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
 
 
 class ConsumerHeartbeat(Middleware):
@@ -76,12 +73,6 @@ def write_heartbeat(path: Path, polls: dict[str, float]) -> None:
     partial.replace(path)  # readers never see half a file
 
 
-@dataclass(frozen=True)
-class Verdict:
-    alive: bool
-    reason: str
-
-
 def verdict(directory: Path, limit_seconds: float) -> Verdict:
     """Alive when some worker process has booted and every running one has polled on each of its queues
     within `limit_seconds`; otherwise the reason, naming the stale process and queue."""
@@ -97,21 +88,6 @@ def verdict(directory: Path, limit_seconds: float) -> Verdict:
     if stale:
         return Verdict(False, f"{'; '.join(stale)} (limit {limit_seconds:g} s)")
     return Verdict(True, f"consuming: worker processes {', '.join(map(str, sorted(heartbeats)))}")
-
-
-def with_livez(app: WSGIApp, directory: Path, limit_seconds: float) -> WSGIApp:
-    """`app` with the /livez route in front of it: 200 or 503, and the verdict's reason as text."""
-
-    def routed(environ: dict, start_response: Callable) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") != ROUTE:
-            return app(environ, start_response)
-        result = verdict(directory, limit_seconds)
-        body = (result.reason + "\n").encode()
-        status = "200 OK" if result.alive else "503 Service Unavailable"
-        start_response(status, [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))])
-        return [body]
-
-    return routed
 
 
 def _running_heartbeats(directory: Path) -> dict[int, dict[str, float]]:

@@ -22,22 +22,20 @@ A worker entry module calls `prepare_worker_process()` before it imports anythin
 import logging
 import multiprocessing
 import os
-import socket
 import time
 from pathlib import Path
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from dramatiq import Middleware
 from dramatiq.common import q_name
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
-from prometheus_client.exposition import ThreadingWSGIServer
 
 from filas import prometheus_multiprocess
 from filas.errors import JobCancelled
 from filas.jobs import JobStatus
+from filas.liveness_http import http_server, with_livez
 from filas.middleware import NOT_OWNER, ROW_STATUS, VIEW_STATUS
 from filas.settings import get_settings
-from filas.worker_liveness import WSGIApp, with_livez
+from filas.worker_liveness import verdict
 
 logger = logging.getLogger(__name__)
 
@@ -168,28 +166,15 @@ def serve_metrics() -> int:
     settings = get_settings()
     registry = CollectorRegistry()
     registry.register(prometheus_multiprocess.LiveProcessesCollector(_directory()))
-    app = with_livez(make_wsgi_app(registry), _directory(), settings.worker_liveness_seconds)
+    app = with_livez(make_wsgi_app(registry), lambda: verdict(_directory(), settings.worker_liveness_seconds))
     try:
-        server = _http_server(app, settings.metrics_host, settings.metrics_port)
+        server = http_server(app, settings.metrics_host, settings.metrics_port)
     except OSError:
         logger.exception("cannot serve metrics on %s:%s", settings.metrics_host, settings.metrics_port)
         return 1
     logger.info("serving metrics and /livez on %s:%s", settings.metrics_host, settings.metrics_port)
     server.serve_forever()
     return 0
-
-
-def _http_server(app: WSGIApp, host: str, port: int) -> WSGIServer:
-    """What prometheus-client's start_http_server builds, for any app: a thread per request, IPv6 addresses
-    too, no request logs."""
-    family, *_, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
-    server_class = type("MetricsServer", (ThreadingWSGIServer,), {"address_family": family})
-    return make_server(address[0], port, app, server_class, handler_class=_QuietHandler)
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format, *args) -> None:  # probes every few seconds: no log line each
-        pass
 
 
 def _labels(message) -> tuple[str, str]:

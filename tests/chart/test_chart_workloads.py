@@ -21,7 +21,7 @@ from chart_rendering import (
     render,
 )
 
-from filas import worker_liveness
+from filas import liveness_http
 from filas.settings import Settings
 from filas_api.app import create_app
 
@@ -120,13 +120,14 @@ def test_api_probes_hit_routes_the_api_serves() -> None:
 
 @pytest.mark.parametrize("deployment", ["filas-portal-worker", "filas-campaign-worker", "filas-scheduler"])
 def test_worker_and_scheduler_probes_hit_their_metrics_port(deployment) -> None:
-    """Workers: /livez, which the worker metrics server answers 200 only while the consumers poll Redis."""
+    """/livez: the worker metrics server answers 200 only while the consumers poll Redis, the scheduler's only
+    while its loop runs."""
     spec = container(render(), deployment)
     port = next(p for p in spec["ports"] if p["name"] == "metrics")
     metrics_port = next(e["value"] for e in spec["env"] if e["name"] == "FILAS_METRICS_PORT")
     assert int(metrics_port) == port["containerPort"] == Settings.model_fields["metrics_port"].default
     assert dockerfile_instruction(SERVICES[deployment], "EXPOSE") == metrics_port
-    path = "/metrics" if deployment == "filas-scheduler" else worker_liveness.ROUTE
+    path = liveness_http.ROUTE
     for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
         assert spec[probe]["httpGet"] == {"path": path, "port": "metrics"}
     service = one(render(), "Service", f"{deployment}-metrics")

@@ -8,7 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from filas.worker_liveness import HEARTBEATS, ROUTE, verdict, with_livez, write_heartbeat
+from filas.liveness_http import ROUTE, with_livez
+from filas.worker_liveness import HEARTBEATS, verdict, write_heartbeat
 
 LIMIT = 60
 
@@ -45,7 +46,7 @@ def test_the_heartbeat_of_an_exited_process_is_ignored(tmp_path):
 
 def test_livez_answers_the_verdict_and_other_paths_go_to_the_app(tmp_path):
     beat(tmp_path, os.getpid(), portal=LIMIT + 1)
-    app = with_livez(lambda environ, start_response: [b"metrics"], tmp_path, LIMIT)
+    app = with_livez(lambda environ, start_response: [b"metrics"], lambda: verdict(tmp_path, LIMIT))
     statuses = []
     body = app({"PATH_INFO": ROUTE}, lambda status, headers: statuses.append(status))
     assert statuses == ["503 Service Unavailable"]

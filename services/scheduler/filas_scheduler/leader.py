@@ -9,6 +9,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 
 import redis
 from redis.lock import Lock
@@ -18,11 +19,14 @@ logger = logging.getLogger(__name__)
 LOCK_NAME = "filas:scheduler:leader"
 
 
-def become_leader(client: redis.Redis, ttl_seconds: int) -> Lock:
-    """Block until this process holds the scheduler lock; keep it renewed; release it on SIGTERM."""
-    lock = client.lock(LOCK_NAME, timeout=ttl_seconds, sleep=1, thread_local=False)
+def become_leader(client: redis.Redis, ttl_seconds: int, on_attempt: Callable[[], None] = lambda: None) -> Lock:
+    """Block until this process holds the scheduler lock (calling `on_attempt` at each try, every second);
+    keep it renewed; release it on SIGTERM."""
+    lock = client.lock(LOCK_NAME, timeout=ttl_seconds, thread_local=False)
     logger.info("waiting for the scheduler lock (%s)", LOCK_NAME)
-    lock.acquire(blocking=True)
+    while not lock.acquire(blocking=False):
+        on_attempt()
+        time.sleep(1)
     logger.info("holding the scheduler lock: this process schedules")
     threading.Thread(target=_renew_forever, args=(lock, ttl_seconds / 3), daemon=True,
                      name="scheduler-lock").start()

@@ -15,7 +15,7 @@ import time
 from filas.broker import get_redis
 from filas.logs import configure_logging
 from filas.settings import get_settings
-from filas_scheduler import metrics
+from filas_scheduler import liveness, metrics
 from filas_scheduler.leader import become_leader
 
 
@@ -33,7 +33,7 @@ def main() -> None:
     settings = get_settings()
     configure_logging(settings.log_level)
     metrics.serve()  # a standby says so too (filas_scheduler_leader 0)
-    become_leader(get_redis(), settings.scheduler_lock_ttl_seconds)
+    become_leader(get_redis(), settings.scheduler_lock_ttl_seconds, on_attempt=liveness.beat)
     metrics.leader.set(1)
 
     from filas_scheduler.periodic import periodic_actors
@@ -42,12 +42,23 @@ def main() -> None:
     for entry in periodic_actors:
         if hasattr(entry, "listing"):  # DailyJob, LeaderTask: not broker actors
             logging.getLogger("periodiq").info("    %s", entry.listing())
-    scheduler = periodiq.Scheduler(actors=periodic_actors)
+    scheduler = _beating(periodiq.Scheduler)(actors=periodic_actors)
     now = time.time()
     if now % 60 > 55:  # as periodiq does: a start late in a minute waits for the next one
         time.sleep(60 - now % 60)
     scheduler.schedule()
     scheduler.loop()
+
+
+def _beating(scheduler_class: type) -> type:
+    """periodiq's Scheduler, beating the liveness each time it wakes (filas_scheduler.liveness)."""
+
+    class BeatingScheduler(scheduler_class):
+        def schedule(self):
+            liveness.beat()
+            return super().schedule()
+
+    return BeatingScheduler
 
 
 if __name__ == "__main__":

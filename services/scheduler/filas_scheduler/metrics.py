@@ -1,4 +1,5 @@
-"""The scheduler's metrics, served on FILAS_METRICS_HOST:FILAS_METRICS_PORT (one process: no multiprocess files).
+"""The scheduler's metrics, served on FILAS_METRICS_HOST:FILAS_METRICS_PORT (one process: no multiprocess files),
+with its liveness at GET /livez (filas_scheduler.liveness).
 
 - filas_scheduler_leader: 1 while this replica holds the scheduler lock, 0 while it waits as a standby;
 - filas_scheduler_last_success_timestamp_seconds{task}: unix time of the last successful run of each
@@ -10,9 +11,11 @@ import logging
 from collections.abc import Iterable
 
 from dramatiq import Middleware
-from prometheus_client import CollectorRegistry, Gauge, start_http_server
+from prometheus_client import CollectorRegistry, Gauge, make_wsgi_app
 
+from filas.liveness_http import http_server, serve_in_thread, with_livez
 from filas.settings import get_settings
+from filas_scheduler import liveness
 
 logger = logging.getLogger(__name__)
 
@@ -24,10 +27,11 @@ last_success = Gauge("filas_scheduler_last_success_timestamp_seconds",
 
 
 def serve() -> None:
-    """Serve the metrics from a background thread; a port in use is logged, and scheduling goes on."""
+    """Serve the metrics and /livez from a background thread; a port in use is logged, and scheduling goes on."""
     settings = get_settings()
+    app = with_livez(make_wsgi_app(registry), lambda: liveness.verdict(settings.scheduler_liveness_seconds))
     try:
-        start_http_server(settings.metrics_port, settings.metrics_host, registry)
+        serve_in_thread(http_server(app, settings.metrics_host, settings.metrics_port))
     except OSError:
         logger.exception("cannot serve metrics on %s:%s", settings.metrics_host, settings.metrics_port)
 
