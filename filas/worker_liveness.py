@@ -25,6 +25,7 @@ from dramatiq import Middleware
 
 from filas import prometheus_multiprocess
 from filas.liveness_http import Verdict
+from filas.sleeping import sleep_unless
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ class ConsumerHeartbeat(Middleware):
                 write_heartbeat(path, polls())
             except Exception:  # a full disk must not stop the beats for good
                 logger.warning("could not write the liveness heartbeat %s", path, exc_info=True)
-            if self._stopped.wait(BEAT_SECONDS):
+            if sleep_unless(self._stopped, BEAT_SECONDS):  # not Event.wait: it hangs under libfaketime
                 return
 
 
