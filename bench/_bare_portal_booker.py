@@ -1,16 +1,17 @@
 """The baseline of bench/portal_throughput.py: a bare Playwright script booking loads on the portal simulator.
 
 The same steps as the portal worker's first attempt at a booking, and nothing else: one Chromium per thread
-(launched with the worker's flags), a login once, then per booking a fresh context loaded with the saved
-session, the booking form, the submit, the protocol. No queue, no database, no logs. Prints one JSON line:
-per-booking seconds and the protocols, for the benchmark to compare against the worker in the same run.
+(the worker's, passed as --chromium, launched with its flags), a login once, then per booking a fresh context
+loaded with the saved session, the booking form, the submit, the protocol. No queue, no database, no logs.
+Prints one JSON line: per-booking seconds and the protocols, for the benchmark to compare against the worker in
+the same run.
 
 It talks with the benchmark over stdin/stdout so that the benchmark measures the booking phase alone, as it
 does for the worker, on the live process tree (CPU of Chromium's exited renderers is only visible there):
 it prints "ready" once its browsers are up, books when it reads a line, prints its JSON line, and closes its
 browsers when it reads another.
 
-    python bench/_bare_portal_booker.py URL USERNAME PASSWORD --bookings 40 --threads 2 [--block]
+    python bench/_bare_portal_booker.py URL USERNAME PASSWORD --chromium PATH --bookings 40 --threads 2 [--block]
 """
 
 import argparse
@@ -36,7 +37,9 @@ def main() -> None:
     parser.add_argument("--bookings", type=int, default=40)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--prefix", default="BARE")
-    parser.add_argument("--chromium", default="/usr/bin/chromium")
+    parser.add_argument("--chromium", required=True,
+                        help="the executable the portal worker launches (bench: config.chromium_path); "
+                             "empty: Playwright's own")
     parser.add_argument("--block", action="store_true", help="block what the worker blocks (images, fonts...)")
     args = parser.parse_args()
     session = log_in(args)
@@ -54,7 +57,7 @@ def main() -> None:
 
     def book_loads() -> None:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=args.chromium, args=list(CHROMIUM_FLAGS))
+            browser = playwright.chromium.launch(executable_path=args.chromium or None, args=list(CHROMIUM_FLAGS))
             launched.wait()
             go.wait()
             while (number := next_number()) is not None:
@@ -84,7 +87,7 @@ def main() -> None:
 
 def log_in(args: argparse.Namespace) -> dict:
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=args.chromium, args=list(CHROMIUM_FLAGS))
+        browser = playwright.chromium.launch(executable_path=args.chromium or None, args=list(CHROMIUM_FLAGS))
         context = browser.new_context(locale="pt-BR")
         page = context.new_page()
         page.goto(args.url + "/login")

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import itertools
 import os
 import re
@@ -39,13 +40,12 @@ from typing import Any
 
 import httpx
 
+from filas_devtools.chromium import ChromiumMissing, find_chromium
 from filas_devtools.ports import free_port
 from filas_devtools.postgres_server import PostgresServer
 from filas_devtools.process_group import proc_stats
 from filas_devtools.redis_server import RedisServer
 from filas_devtools.stack import ProcessSpec, Stack, StackConfig, migrate_spec, process_specs
-
-SYSTEM_CHROMIUM = "/usr/bin/chromium"
 
 
 class BenchTimeLimit(Exception):
@@ -77,9 +77,10 @@ class Bench:
         return redis.url, postgres.url
 
     def config(self, redis_url: str, database_url: str, **overrides: Any) -> StackConfig:
-        """The stack's configuration on free ports (chromium: /usr/bin/chromium when it exists)."""
-        if "chromium_path" not in overrides and os.path.exists(SYSTEM_CHROMIUM):
-            overrides["chromium_path"] = SYSTEM_CHROMIUM
+        """The stack's configuration on free ports (chromium: the one the portal worker would pick, see
+        filas_devtools.chromium; FILAS_CHROMIUM_PATH is honoured)."""
+        if "chromium_path" not in overrides:
+            overrides["chromium_path"] = _worker_chromium_path()
         return StackConfig.with_free_ports(redis_url, database_url, **overrides)
 
     def start(
@@ -111,6 +112,16 @@ class Bench:
 
     def logs_hint(self) -> str:
         return "\n".join(stack.tails(15) for stack in self.stacks)
+
+
+@functools.cache
+def _worker_chromium_path() -> str:
+    """The worker's Chromium ("": Playwright's own), looked up once; "" also when there is none (a benchmark
+    that launches no browser does not need one; one that does fails at its launch, saying what to install)."""
+    try:
+        return find_chromium().executable_path or ""
+    except ChromiumMissing:
+        return ""
 
 
 def _with_env(spec: ProcessSpec, extra: dict[str, str]) -> ProcessSpec:

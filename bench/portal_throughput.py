@@ -1,7 +1,8 @@
 """Bookings per minute, CPU and memory of one portal-worker process (stack.py's: 1 process x 2 threads) with a
-real headless Chromium (/usr/bin/chromium) against the portal simulator, side by side with a bare Playwright
-script doing the same steps (bench/_bare_portal_booker.py: 2 threads, a fresh context per booking, the saved
-session) in the same run, on the same simulator; then the worker's memory over a long run with recycling.
+real headless Chromium (the one the worker picks: a headless shell first, see filas_portal.browser) against the
+portal simulator, side by side with a bare Playwright script doing the same steps with the same Chromium
+(bench/_bare_portal_booker.py: 2 threads, a fresh context per booking, the saved session) in the same run, on
+the same simulator; then the worker's memory over a long run with recycling.
 
 Starts Redis, PostgreSQL, the portal simulator, the API and the portal worker (stack.py). Two warm-up
 bookings first (each worker thread launches its own Chromium and the first one logs in: the cold cost,
@@ -226,7 +227,7 @@ def run_bare_script(config, bookings: int, block: bool) -> BareRun:
     command = [sys.executable, str(Path(__file__).with_name("_bare_portal_booker.py")), config.portal_url,
                config.secrets.portal_username, config.secrets.portal_password, "--bookings", str(bookings),
                "--threads", "2", "--prefix", "BLOCK" if block else "BARE", *(["--block"] if block else []),
-               *(["--chromium", config.chromium_path] if config.chromium_path else [])]
+               "--chromium", config.chromium_path]
     process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         if process.stdout.readline().strip() != "ready":

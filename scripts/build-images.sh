@@ -14,7 +14,8 @@
 #   --rebuild-local-base     make that local base again even if it exists
 #   --tag TAG                image tag (default: the service's version from its pyproject.toml, plus "latest")
 #   --prefix NAME            image name prefix (default: $IMAGE_PREFIX, else "filas"; images are PREFIX-SERVICE)
-#   --chromium-source S      portal worker browser: system (Debian's chromium, default) or playwright
+#   --chromium-source S      portal worker browser, a headless shell: system (Debian's chromium-headless-shell,
+#                            default) or playwright
 #   --extra-ca FILE          CA bundle passed as the build secret "extra_ca" (for an intercepting proxy);
 #                            default: $EXTRA_CA, else /etc/ssl/certs/ca-certificates.crt when it exists
 #   --no-extra-ca            pass no CA secret
@@ -111,7 +112,7 @@ make_local_base() {
     log "making $LOCAL_DEBIAN with debootstrap from $DEBIAN_MIRROR"
     debootstrap --variant=minbase bookworm "$rootfs" "$DEBIAN_MIRROR" >/var/tmp/filas-debootstrap.log 2>&1 \
         || die "debootstrap failed, see /var/tmp/filas-debootstrap.log"
-    # The same sources as the official Debian image (security updates included: chromium lives there).
+    # The same sources as the official Debian image (security updates included: chromium-headless-shell lives there).
     rm -f "$rootfs/etc/apt/sources.list"
     cat >"$rootfs/etc/apt/sources.list.d/debian.sources" <<EOF
 Types: deb

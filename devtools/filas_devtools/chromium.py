@@ -1,7 +1,8 @@
 """Which Chromium the portal worker drives, for `make run` and the tests.
 
-The portal worker owns the rule (`filas_portal.browser.resolve_chromium`); this module only calls it
-and falls back to looking on PATH while that module does not exist yet.
+The portal worker owns the rule (`filas_portal.browser.resolve_chromium`: a headless shell before a full
+Chromium); this module only calls it and falls back to looking on PATH, in the same order of preference,
+while that module does not exist yet.
 """
 
 import os
@@ -10,7 +11,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
-FALLBACK_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+FALLBACK_NAMES = ("chromium-headless-shell", "chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
 
 class ChromiumMissing(RuntimeError):
@@ -24,7 +25,8 @@ class Chromium:
 
 
 def find_chromium(configured: str | None = None) -> Chromium:
-    """The Chromium to use; `configured` defaults to $FILAS_CHROMIUM_PATH. Raises ChromiumMissing."""
+    """The Chromium the portal worker would launch headless; `configured` defaults to $FILAS_CHROMIUM_PATH.
+    Raises ChromiumMissing."""
     configured = os.environ.get("FILAS_CHROMIUM_PATH", "") if configured is None else configured
     try:
         from filas_portal.browser import ChromiumNotFound, resolve_chromium
@@ -52,4 +54,6 @@ def _find_on_path(configured: str) -> Chromium:
         if path:
             return Chromium(path, f"{path} (found on PATH)")
     wanted = configured or " / ".join(FALLBACK_NAMES)
-    raise ChromiumMissing(f"No Chromium found ({wanted}): install it (Debian: apt-get install chromium)")
+    raise ChromiumMissing(
+        f"No Chromium found ({wanted}): install it (Debian: apt-get install chromium-headless-shell)"
+    )

@@ -39,6 +39,16 @@ def _fresh(system):
     system.reset()
 
 
+@pytest.fixture
+def memory_limited(tmp_path_factory, chromium_path):
+    """A second worker whose browsers are over their memory limit after any booking (1 MiB, measured each time)."""
+    env = FAST_RECOVERY | {"FILAS_PORTAL_BROWSER_MAX_BOOKINGS": "0", "FILAS_PORTAL_BROWSER_MAX_MEMORY_MIB": "1",
+                           "FILAS_PORTAL_BROWSER_MEMORY_CHECK_SECONDS": "0"}
+    with own_system(tmp_path_factory.mktemp("browser-memory"), ["portal-sim", "api", "portal-worker"], env,
+                    supervise=["portal-sim", "api"], chromium_path=chromium_path) as running:
+        yield running
+
+
 def post_bookings(system, prefix: str, count: int) -> list[str]:
     loads = [f"{prefix}-{n:03d}" for n in range(count)]
     for load in loads:
@@ -129,6 +139,19 @@ def test_fifty_bookings_reuse_browsers_and_recycle_them_as_configured(system):
     assert worker_process(system).pid == worker_pid
 
 
+def test_a_browser_over_its_memory_limit_is_replaced_after_its_booking(memory_limited):
+    loads = post_bookings(memory_limited, "MEMORIA", 4)
+    made = wait_booked(memory_limited, loads)
+
+    assert made == Counter(dict.fromkeys(loads, 1))
+    metrics = wait_for(lambda: (text := worker_metrics(memory_limited)) and recycles(text, "memory") == 4 and text,
+                       "a memory recycle after each of the 4 bookings", timeout=60)
+    assert sample(metrics, "filas_portal_browser_memory_bytes_count") == 4
+    assert sample(metrics, "filas_portal_browser_launches_total") == 4
+    assert recycles(metrics, "bookings") == recycles(metrics, "crashed") == 0
+    assert len(browsers(memory_limited)) == 0, "a browser over its limit kept running"
+
+
 def test_the_portal_pages_images_fonts_and_analytics_are_not_downloaded(system):
     loads = post_bookings(system, "LEVE", 3)
     wait_booked(system, loads)
@@ -177,3 +200,11 @@ def test_a_killed_playwright_driver_is_restarted_without_restarting_the_worker(s
 def _portal_busy(portal) -> bool:
     """The worker has reached the portal with its session (the page it waits for is being served)."""
     return portal.get("/_sim/state").json()["assets"]["stylesheet"] > 0
+
+
+def test_playwrights_drivers_run_with_a_small_young_generation(system):
+    wait_booked(system, post_bookings(system, "NODE", 2))
+
+    environments = [driver.environ() for driver in drivers(system)]
+    assert environments, "no Playwright driver found under the worker"
+    assert {env.get("NODE_OPTIONS") for env in environments} == {"--max-semi-space-size=1"}

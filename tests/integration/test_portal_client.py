@@ -18,7 +18,13 @@ import pytest
 from playwright.sync_api import Browser, sync_playwright
 
 from filas.errors import PermanentJobError
-from filas_portal.browser import SYSTEM_CHROMIUM, ChromiumNotFound, resolve_chromium
+from filas_portal.browser import (
+    SYSTEM_CHROMIUM,
+    SYSTEM_HEADLESS_SHELL,
+    ChromiumNotFound,
+    playwright_headless_shell,
+    resolve_chromium,
+)
 from filas_portal.portal_client import (
     AtacadaoPortal,
     BookingRejected,
@@ -360,12 +366,14 @@ def test_simulator_captcha_load_shows_the_challenge_and_books_nothing(sim_client
 
 
 # --- resolve_chromium ---------------------------------------------------------------------------
+# Fake executables in tmp_path stand for the system's (passed as `system_chromiums`) and, under an empty
+# PLAYWRIGHT_BROWSERS_PATH, for Playwright's own; nothing is launched.
 
 
 def test_configured_chromium_that_does_not_exist_is_an_error(tmp_path: Path) -> None:
     missing = tmp_path / "chromium"
 
-    with pytest.raises(ChromiumNotFound, match="apt-get install chromium") as raised:
+    with pytest.raises(ChromiumNotFound, match="apt-get install chromium-headless-shell") as raised:
         resolve_chromium(str(missing))
     assert str(missing) in str(raised.value)
 
@@ -374,32 +382,135 @@ def test_configured_chromium_is_used_as_is(tmp_path: Path) -> None:
     configured = make_executable(tmp_path / "my-chromium")
 
     assert resolve_chromium(str(configured)).executable_path == str(configured)
+    assert resolve_chromium(str(configured), headed=True).executable_path == str(configured)
 
 
-@pytest.mark.skipif(not os.access(SYSTEM_CHROMIUM, os.X_OK), reason=f"{SYSTEM_CHROMIUM} is not installed")
-def test_system_chromium_is_chosen_when_playwrights_own_is_not_installed(
+def test_a_configured_headless_shell_is_used_headless_and_refused_headed(tmp_path: Path) -> None:
+    shell = make_executable(tmp_path / "chromium-headless-shell")
+
+    choice = resolve_chromium(str(shell))
+    assert choice.executable_path == str(shell)
+    assert "headless shell" in choice.description
+    with pytest.raises(ChromiumNotFound, match="cannot show a window") as raised:
+        resolve_chromium(str(shell), headed=True)
+    assert str(shell) in str(raised.value)
+    assert "apt-get install chromium`" in str(raised.value) and "FILAS_CHROMIUM_PATH" in str(raised.value)
+
+
+def test_a_configured_link_to_a_headless_shell_is_refused_headed(tmp_path: Path) -> None:
+    link = tmp_path / "browser"  # as in the image built from Playwright's shell: a link named otherwise
+    link.symlink_to(make_executable(tmp_path / "chrome-headless-shell-linux64" / "chrome-headless-shell"))
+
+    with pytest.raises(ChromiumNotFound, match="cannot show a window"):
+        resolve_chromium(str(link), headed=True)
+
+
+def test_the_system_headless_shell_is_preferred_to_the_full_chromium(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PLAYWRIGHT_BROWSERS_PATH", str(tmp_path / "browsers"))  # Playwright's own: none
+    shell, full = system_chromiums(tmp_path, shell=True, full=True)
+
+    choice = resolve_chromium(system_chromiums=(shell, full))
+    assert choice.executable_path == shell
+    assert choice.description == f"system Chromium headless shell at {shell}"
+
+
+def test_the_full_system_chromium_is_used_when_there_is_no_headless_shell(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PLAYWRIGHT_BROWSERS_PATH", str(tmp_path / "browsers"))
+    shell, full = system_chromiums(tmp_path, shell=False, full=True)
+
+    choice = resolve_chromium(system_chromiums=(shell, full))
+    assert choice.executable_path == full
+    assert choice.description == f"system Chromium at {full}"
+
+
+def test_a_headed_launch_skips_the_headless_shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PLAYWRIGHT_BROWSERS_PATH", str(tmp_path / "browsers"))
+    shell, full = system_chromiums(tmp_path, shell=True, full=True)
+
+    assert resolve_chromium(system_chromiums=(shell, full), headed=True).executable_path == full
+
+
+def test_a_headed_launch_with_only_a_headless_shell_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PLAYWRIGHT_BROWSERS_PATH", str(tmp_path / "browsers"))
+    shell, full = system_chromiums(tmp_path, shell=True, full=False)
+
+    with pytest.raises(ChromiumNotFound, match="headed") as raised:
+        resolve_chromium(system_chromiums=(shell, full), headed=True)
+    assert "apt-get install chromium`" in str(raised.value)
+    assert shell not in str(raised.value)  # it was not even a candidate
+
+
+@pytest.mark.skipif(not os.access(SYSTEM_HEADLESS_SHELL, os.X_OK), reason=f"{SYSTEM_HEADLESS_SHELL} is not installed")
+def test_the_debian_headless_shell_is_chosen_when_playwrights_own_is_not_installed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PLAYWRIGHT_BROWSERS_PATH", str(tmp_path))  # an empty browsers directory
 
-    assert resolve_chromium().executable_path == SYSTEM_CHROMIUM
+    assert resolve_chromium().executable_path == SYSTEM_HEADLESS_SHELL
 
 
-def test_playwrights_own_chromium_is_preferred_when_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.skipif(not os.access(SYSTEM_CHROMIUM, os.X_OK), reason=f"{SYSTEM_CHROMIUM} is not installed")
+def test_the_debian_chromium_is_chosen_headed_when_playwrights_own_is_not_installed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PLAYWRIGHT_BROWSERS_PATH", str(tmp_path))
-    make_executable(Path(playwright_chromium_path()))
 
-    choice = resolve_chromium()
+    assert resolve_chromium(headed=True).executable_path == SYSTEM_CHROMIUM
+
+
+def test_playwrights_own_headless_shell_is_preferred_when_installed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PLAYWRIGHT_BROWSERS_PATH", str(tmp_path / "browsers"))
+    own_shell = make_executable(
+        playwright_headless_shell_dir() / "chrome-headless-shell-linux64" / "chrome-headless-shell"
+    )
+    shell, full = system_chromiums(tmp_path, shell=True, full=True)
+
+    choice = resolve_chromium(system_chromiums=(shell, full))
+    assert choice.executable_path is None  # Playwright launches its own shell itself
+    assert choice.description == f"Playwright's own Chromium headless shell at {own_shell}"
+    assert playwright_headless_shell() == str(own_shell)
+
+
+def test_playwrights_own_chromium_is_preferred_for_a_headed_launch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PLAYWRIGHT_BROWSERS_PATH", str(tmp_path / "browsers"))
+    own_chromium = make_executable(Path(playwright_chromium_path()))
+    shell, full = system_chromiums(tmp_path, shell=True, full=True)
+
+    choice = resolve_chromium(system_chromiums=(shell, full), headed=True)
     assert choice.executable_path is None
-    assert str(tmp_path) in choice.description
+    assert choice.description == f"Playwright's own Chromium at {own_chromium}"
+
+
+def test_playwrights_own_chromium_without_its_shell_comes_after_the_system_ones_headless(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Installed with `--no-shell`: headless, Playwright would look for its shell, so the path is named."""
+    monkeypatch.setenv("PLAYWRIGHT_BROWSERS_PATH", str(tmp_path / "browsers"))
+    own_chromium = str(make_executable(Path(playwright_chromium_path())))
+    shell, full = system_chromiums(tmp_path, shell=False, full=True)
+
+    assert resolve_chromium(system_chromiums=(shell, full)).executable_path == full
+    assert resolve_chromium(system_chromiums=(shell,)).executable_path == own_chromium
+    assert playwright_headless_shell() is None
 
 
 def test_no_chromium_at_all_says_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PLAYWRIGHT_BROWSERS_PATH", str(tmp_path))
 
     with pytest.raises(ChromiumNotFound) as raised:
-        resolve_chromium(system_chromium=str(tmp_path / "no-chromium"))
-    assert "apt-get install chromium" in str(raised.value)
+        resolve_chromium(system_chromiums=(str(tmp_path / "no-chromium"),))
+    assert "apt-get install chromium-headless-shell" in str(raised.value)
+    assert "apt-get install chromium`" in str(raised.value)
     assert "playwright install --with-deps chromium" in str(raised.value)
 
 
@@ -408,6 +519,15 @@ def make_executable(path: Path) -> Path:
     path.write_text("#!/bin/sh\nexit 1\n")
     path.chmod(path.stat().st_mode | stat.S_IXUSR)
     return path
+
+
+def system_chromiums(tmp_path: Path, *, shell: bool, full: bool) -> tuple[str, str]:
+    """Stand-ins for /usr/bin/chromium-headless-shell and /usr/bin/chromium (made when asked for)."""
+    paths = tmp_path / "usr-bin" / "chromium-headless-shell", tmp_path / "usr-bin" / "chromium"
+    for path, wanted in zip(paths, (shell, full), strict=True):
+        if wanted:
+            make_executable(path)
+    return str(paths[0]), str(paths[1])
 
 
 def playwright_chromium_path() -> str:
@@ -419,3 +539,17 @@ def playwright_chromium_path() -> str:
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(ask).result()
+
+
+def playwright_headless_shell_dir() -> Path:
+    """Where `playwright install --only-shell chromium` would put Playwright's own headless shell (it says so)."""
+    import subprocess
+    import sys
+
+    dry_run = subprocess.run(
+        [sys.executable, "-m", "playwright", "install", "--dry-run", "--only-shell", "chromium"],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    found = re.search(r"Install location:\s*(\S*chromium_headless_shell-\d+)", dry_run)
+    assert found, dry_run
+    return Path(found.group(1))

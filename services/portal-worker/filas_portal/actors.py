@@ -50,8 +50,7 @@ def _book(booking_id: int) -> dict[str, Any]:
             raise
         finally:
             records.keep_portal_session(saved_session, portal.storage_state())
-    records.mark_booked(booking.id, result.protocolo)
-    records.add_log(booking.id, job_id, "concluido", f"protocolo {result.protocolo}")
+    records.mark_booked(booking.id, job_id, result.protocolo)
     metrics.booking_done(result)
     return {"protocolo": result.protocolo, "ja_existia": result.already_existed}
 

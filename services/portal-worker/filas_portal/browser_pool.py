@@ -8,7 +8,8 @@ across bookings without ever being shared between threads (each booking opens it
         ...  # book with it
 
 After the booking, the browser is closed when it has served `portal_browser_max_bookings` bookings or
-its processes' memory (PSS) passed `portal_browser_max_memory_mib`; the next booking launches a fresh one.
+its processes' memory (PSS, measured at most every `portal_browser_memory_check_seconds`) passed
+`portal_browser_max_memory_mib`; the next booking launches a fresh one.
 A browser that died (crashed, killed) is relaunched, and a Playwright driver that died is restarted: the
 worker itself lives on.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,6 +46,7 @@ class _ThreadBrowser:
     bookings: int = 0
     pid: int | None = None  # the browser's main process, once found
     driver_pid: int | None = None  # Playwright's node driver: the browser's parent
+    measured_at: float | None = None  # time.monotonic() of the last memory measure
 
 
 _local = threading.local()
@@ -131,13 +134,19 @@ def _recycle_reason(current: _ThreadBrowser) -> str | None:
     settings = get_settings()
     if settings.portal_browser_max_bookings and current.bookings >= settings.portal_browser_max_bookings:
         return "bookings"
-    if settings.portal_browser_max_memory_mib:
+    check_every = settings.portal_browser_memory_check_seconds
+    if settings.portal_browser_max_memory_mib and _memory_check_due(current, check_every):
+        current.measured_at = time.monotonic()
         pss = _browser_pss(current)
         if pss is not None:
             BROWSER_MEMORY.observe(pss)
             if pss > settings.portal_browser_max_memory_mib * MIB:
                 return "memory"
     return None
+
+
+def _memory_check_due(current: _ThreadBrowser, every_seconds: float) -> bool:
+    return current.measured_at is None or time.monotonic() - current.measured_at >= every_seconds
 
 
 def _close(current: _ThreadBrowser, reason: str) -> None:

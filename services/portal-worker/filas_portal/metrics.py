@@ -62,7 +62,8 @@ BROWSER_RECYCLES = Counter(
 )
 BROWSER_MEMORY = Histogram(
     "filas_portal_browser_memory_bytes",
-    "PSS of a worker thread's Chromium (all its processes) after each booking",
+    "PSS of a worker thread's Chromium (all its processes) after a booking, at most every "
+    "FILAS_PORTAL_BROWSER_MEMORY_CHECK_SECONDS",
     buckets=tuple(mib * 1024 * 1024 for mib in (64, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048)),
 )
 BOOKING_DURATION = Histogram(

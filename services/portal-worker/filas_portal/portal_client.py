@@ -68,7 +68,18 @@ _ROWS_SCRIPT = """rows => rows.map(r => [
   (r.querySelector('.lote')?.textContent || '').trim(),
   (r.querySelector('.protocolo')?.textContent || '').trim(),
 ])"""
-_OPTIONS_SCRIPT = "options => options.map(o => [o.value, o.textContent.trim()])"
+# What a page shows, read in one round trip after each navigation: for each marker, its text or null.
+_LOOK_SCRIPT = """selectors => Object.fromEntries(selectors.map(s => {
+  const found = document.querySelector(s);
+  return [s, found ? found.innerText : null];
+}))"""
+PAGE_MARKERS = (LOGIN_FORM, LOGIN_ERROR, BOOKINGS_TABLE, NO_BOOKINGS, FORM_LOAD, FORM_ERROR, SLOT_UNAVAILABLE,
+                CAPTCHA, PROTOCOL)
+# Every select's options, [value, label], in one round trip.
+_OPTIONS_SCRIPT = """selects => Object.fromEntries(selects.map(s => [
+  s, Array.from(document.querySelectorAll(s + ' option'), o => [o.value, o.textContent.trim()]),
+]))"""
+FORM_SELECTS = (FORM_TIME, FORM_CARRIER, FORM_VEHICLE_TYPE)
 
 
 @dataclass(frozen=True)
@@ -123,6 +134,27 @@ class BookingRejected(PortalPermanentError):
 
 class SlotUnavailable(BookingRejected):
     """The chosen date and time are full on the portal."""
+
+
+class PageView:
+    """What the current page shows of the portal's markers (PAGE_MARKERS), read at once."""
+
+    def __init__(self, texts: dict[str, str | None]) -> None:
+        self._texts = texts
+
+    @classmethod
+    def of(cls, page: Page) -> PageView:
+        return cls(page.evaluate(_LOOK_SCRIPT, list(PAGE_MARKERS)))
+
+    def shows(self, marker: str) -> bool:
+        return self._texts.get(marker) is not None
+
+    def text(self, marker: str) -> str:
+        return " ".join((self._texts.get(marker) or "").split())
+
+    @property
+    def login_page(self) -> bool:
+        return self.shows(LOGIN_FORM)
 
 
 class AtacadaoPortal:
@@ -190,11 +222,11 @@ class AtacadaoPortal:
             if existing:
                 self._step("busca", f"Lote {load} já agendado no portal: protocolo {existing}.")
                 return BookingResult(protocolo=existing, already_existed=True)
-        self._open(page, NEW_BOOKING_PATH)  # logs in first if the session is gone
+        form = self._open(page, NEW_BOOKING_PATH)  # logs in first if the session is gone
         self._step(
             "formulario", f"Preenchendo o agendamento do lote {load} para {request.data:%d/%m/%Y} às {request.hora}."
         )
-        self._raise_if_captcha(page, load)
+        self._raise_if_captcha(form, load)
         self._fill_form(page, request)
         if self._before_submit is not None:
             self._before_submit()  # the caller's last word before the portal books: it may still stop here
@@ -203,75 +235,74 @@ class AtacadaoPortal:
         return BookingResult(protocolo=protocolo, already_existed=False)
 
     def _existing_protocol(self, page: Page, load: str) -> str | None:
-        self._open(page, f"{BOOKINGS_PATH}?{urlencode({'lote': load})}")
-        if not (page.locator(BOOKINGS_TABLE).count() or page.locator(NO_BOOKINGS).count()):
+        listing = self._open(page, f"{BOOKINGS_PATH}?{urlencode({'lote': load})}")
+        if not (listing.shows(BOOKINGS_TABLE) or listing.shows(NO_BOOKINGS)):
             # Booking without knowing whether the load is booked could book it twice.
             raise PortalPermanentError(f"Não foi possível ler a lista de agendamentos do portal ({page.url}).")
         rows = page.locator(BOOKING_ROWS).evaluate_all(_ROWS_SCRIPT)
         # The portal's search may match more than this exact load.
         return next((protocolo for row_load, protocolo in rows if row_load == load and protocolo), None)
 
-    def _open(self, page: Page, path: str) -> None:
-        """Go to a page behind the login, logging in first if the saved session is gone."""
+    def _open(self, page: Page, path: str) -> PageView:
+        """Go to a page behind the login, logging in first if the saved session is gone; what it shows."""
         self._check(page.goto(self._base_url + path), path)
-        if not self._on_login_page(page):
-            return
-        self._login(page)
+        view = PageView.of(page)
+        if not view.login_page:
+            return view
+        self._login(page, view)
         self._check(page.goto(self._base_url + path), path)
-        if self._on_login_page(page):
+        view = PageView.of(page)
+        if view.login_page:
             raise SessionExpired(
                 f"O portal pediu login de novo logo após aceitar o login; a sessão não se mantém: {SET_UP_SESSION}."
             )
+        return view
 
-    def _login(self, page: Page) -> None:
+    def _login(self, page: Page, login_page: PageView) -> None:
         self._step("login", "Sessão salva ausente ou expirada; entrando no portal.")
         if not (self._username and self._password):
             raise SessionExpired(f"A sessão do portal expirou e não há usuário e senha configurados: {SET_UP_SESSION}.")
-        if page.locator(CAPTCHA).count():
+        if login_page.shows(CAPTCHA):
             raise SessionExpired(f"A sessão do portal expirou e o portal pede CAPTCHA para entrar: {SET_UP_SESSION}.")
         page.fill(LOGIN_USER, self._username)
         page.fill(LOGIN_PASSWORD, self._password)
         with page.expect_navigation() as navigation:
             page.click(LOGIN_SUBMIT)
         self._check(navigation.value, "login")
-        if page.locator(LOGIN_ERROR).count():
-            raise LoginRejected(f"O portal recusou o login: {_text(page, LOGIN_ERROR)}")
-        if self._on_login_page(page):
+        answer = PageView.of(page)
+        if answer.shows(LOGIN_ERROR):
+            raise LoginRejected(f"O portal recusou o login: {answer.text(LOGIN_ERROR)}")
+        if answer.login_page:
             raise SessionExpired(f"O portal não aceitou o login nem explicou o motivo: {SET_UP_SESSION}.")
         self._step("login", "Login aceito pelo portal.")
 
     def _fill_form(self, page: Page, request: BookingRequest) -> None:
+        """Every choice is checked against the portal's options before anything is typed."""
+        offered = page.evaluate(_OPTIONS_SCRIPT, list(FORM_SELECTS))
+        choices = {
+            FORM_TIME: _choice(offered[FORM_TIME], request.hora, "horário"),
+            FORM_CARRIER: _choice(offered[FORM_CARRIER], request.transportadora, "transportadora"),
+            FORM_VEHICLE_TYPE: _choice(offered[FORM_VEHICLE_TYPE], request.tipo_veiculo, "tipo de veículo"),
+        }
         page.fill(FORM_LOAD, request.lote_id)
         page.fill(FORM_DATE, request.data.isoformat())
-        self._choose(page, FORM_TIME, request.hora, "horário")
-        self._choose(page, FORM_CARRIER, request.transportadora, "transportadora")
-        self._choose(page, FORM_VEHICLE_TYPE, request.tipo_veiculo, "tipo de veículo")
-
-    def _choose(self, page: Page, select: str, wanted: str, label: str) -> None:
-        """Select by value (the portal's code) or visible text, ignoring case and accents; a choice the portal
-        does not offer is refused. Left blank, the select stays unchosen and the portal says what is missing."""
-        key = _comparable(wanted)
-        if not key:
-            return
-        options = page.locator(f"{select} option").evaluate_all(_OPTIONS_SCRIPT)
-        value = next((v for v, text in options if v and key in (_comparable(v), _comparable(text))), None)
-        if value is None:
-            offered = ", ".join(text for v, text in options if v)
-            raise BookingRejected(f"O portal não oferece {label} '{wanted}'. Opções do portal: {offered}.")
-        page.select_option(select, value=value)
+        for select, value in choices.items():
+            if value is not None:  # left blank: the select stays unchosen and the portal says what is missing
+                page.select_option(select, value=value)
 
     def _submit_form(self, page: Page, load: str) -> str:
         with page.expect_navigation() as navigation:
             page.click(FORM_SUBMIT)
         self._check(navigation.value, "envio do agendamento")
-        if page.locator(PROTOCOL).count():
-            return _text(page, PROTOCOL)
-        self._raise_if_captcha(page, load)
-        if page.locator(SLOT_UNAVAILABLE).count():
-            raise SlotUnavailable(_text(page, SLOT_UNAVAILABLE))
-        if page.locator(FORM_ERROR).count():
-            raise BookingRejected(_text(page, FORM_ERROR))
-        if self._on_login_page(page):
+        answer = PageView.of(page)
+        if answer.shows(PROTOCOL):
+            return answer.text(PROTOCOL)
+        self._raise_if_captcha(answer, load)
+        if answer.shows(SLOT_UNAVAILABLE):
+            raise SlotUnavailable(answer.text(SLOT_UNAVAILABLE))
+        if answer.shows(FORM_ERROR):
+            raise BookingRejected(answer.text(FORM_ERROR))
+        if answer.login_page:
             # The portal refuses before booking; a retry logs in and searches before booking again.
             raise PortalTransientError("A sessão do portal expirou durante o envio; o agendamento não foi feito.")
         raise PortalPermanentError(
@@ -294,7 +325,8 @@ class AtacadaoPortal:
 
     def _reaches_form(self, page: Page) -> bool:
         self._check(page.goto(self._base_url + NEW_BOOKING_PATH), NEW_BOOKING_PATH)
-        return not self._on_login_page(page) and page.locator(FORM_LOAD).count() > 0
+        view = PageView.of(page)
+        return not view.login_page and view.shows(FORM_LOAD)
 
     def _wait_for_form(self, page: Page, timeout_ms: int) -> None:
         page.goto(self._base_url + NEW_BOOKING_PATH)
@@ -317,12 +349,9 @@ class AtacadaoPortal:
         with contextlib.suppress(PlaywrightError):  # browser gone: keep the previous session
             self._storage_state = dict(context.storage_state())
 
-    def _raise_if_captcha(self, page: Page, load: str) -> None:
-        if page.locator(CAPTCHA).count():
+    def _raise_if_captcha(self, view: PageView, load: str) -> None:
+        if view.shows(CAPTCHA):
             raise CaptchaRequired(f"O portal pediu CAPTCHA ao agendar o lote {load}: {SET_UP_SESSION}.")
-
-    def _on_login_page(self, page: Page) -> bool:
-        return page.locator(LOGIN_FORM).count() > 0
 
     def _check(self, response: Response | None, what: str) -> None:
         if response is None:
@@ -351,8 +380,17 @@ class AtacadaoPortal:
             self._on_step(step, message)
 
 
-def _text(page: Page, selector: str) -> str:
-    return " ".join(page.locator(selector).first.inner_text().split())
+def _choice(options: list[list[str]], wanted: str, label: str) -> str | None:
+    """The option value matching `wanted` by value (the portal's code) or label, ignoring case and accents;
+    None when nothing is wanted. A choice the portal does not offer is refused, listing what it offers."""
+    key = _comparable(wanted)
+    if not key:
+        return None
+    value = next((v for v, text in options if v and key in (_comparable(v), _comparable(text))), None)
+    if value is None:
+        offered = ", ".join(text for v, text in options if v)
+        raise BookingRejected(f"O portal não oferece {label} '{wanted}'. Opções do portal: {offered}.")
+    return value
 
 
 def _comparable(text: str) -> str:

@@ -20,12 +20,16 @@ def load_booking(booking_id: int) -> Booking | None:
         return session.get(Booking, booking_id)
 
 
-def mark_booked(booking_id: int, protocolo: str) -> None:
+def mark_booked(booking_id: int, job_id: str, protocolo: str) -> None:
+    """The booking's protocol and its last step log, in one transaction."""
+    message = f"protocolo {protocolo}"
     with session_scope() as session:
         booking = session.get(Booking, booking_id, with_for_update=True)
         booking.status = BookingStatus.BOOKED
         booking.protocolo = protocolo
         booking.mensagem = None
+        session.add(BookingLog(booking_id=booking_id, job_id=job_id, etapa="concluido", nivel="info", mensagem=message))
+    logger.info("integracao %s [concluido] %s", booking_id, message)
 
 
 def mark_submitted(booking_id: int) -> None:

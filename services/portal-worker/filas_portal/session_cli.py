@@ -125,7 +125,8 @@ def _portal(browser: Browser, storage_state: dict | None) -> AtacadaoPortal:
 @contextmanager
 def _browser(headless: bool) -> Iterator[Browser]:
     with sync_playwright() as playwright:
-        choice = resolve_chromium(get_settings().chromium_path, playwright)
+        # A headed browser needs a full Chromium (a headless shell cannot open a window).
+        choice = resolve_chromium(get_settings().chromium_path, playwright, headed=not headless)
         launch: Callable[[], Browser] = (
             (lambda: launch_browser(playwright, choice)) if headless
             else (lambda: playwright.chromium.launch(
