@@ -49,10 +49,13 @@ CHROMIUM_FLAGS = (
     "--disable-sync",
     "--no-first-run",
     # Fewer processes per browser, less memory (bench/portal_throughput.py): no zygote to fork renderers from
-    # (the sandbox it serves is off), the network service inside the browser process. Not --in-process-gpu:
-    # in the image, screenshots (a failed booking's evidence) then hang.
+    # (the sandbox it serves is off), the network service and the GPU process inside the browser process. The
+    # in-process GPU without the software rasterizer: with it, in the image, screenshots (a failed booking's
+    # evidence) hang.
     "--no-zygote",
     "--enable-features=NetworkServiceInProcess2",
+    "--in-process-gpu",
+    "--disable-software-rasterizer",
     "--disable-quic",
 )
 
