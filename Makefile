@@ -1,6 +1,6 @@
 # The front door: `make install | run | test | test-soak | lint | bench`; for the chart: `make images | test-cluster`.
-# `make test` needs Python 3.11 and, from Debian, redis-server, postgresql, chromium-headless-shell, chromium, faketime, curl and
-# prometheus (.ci/run installs them).
+# `make test` needs Python 3.11 and, from Debian, redis-server, postgresql, chromium-headless-shell, chromium,
+# faketime, curl and prometheus (.ci/run installs them).
 
 UV_VERSION := 0.13.9
 BIN := .venv/bin
