@@ -137,7 +137,7 @@ class Settings(BaseSettings):
     )
     portal_driver_node_options: str = Field(
         "--max-semi-space-size=1", description="NODE_OPTIONS of Playwright's Node.js driver (one per worker "
-        "thread, ~110 MiB): a 1 MiB young generation keeps ~20 MiB of each off at no measurable cost per booking; "
+        "thread, ~90 MiB): a 1 MiB young generation keeps ~20 MiB of each off at no measurable cost per booking; "
         "a NODE_OPTIONS set in the environment wins"
     )
     portal_browser_memory_check_seconds: float = Field(
