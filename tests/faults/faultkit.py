@@ -9,7 +9,6 @@ Every wait is for a condition (`wait_for`), bounded; nothing asserts on how long
 carries a pytest timeout marker. A failing test's report shows the tail of every process's log.
 """
 
-import bisect
 import contextlib
 import os
 import signal
@@ -342,12 +341,6 @@ def spaced_faults(system: FaultSystem, campaign_id: int, faults: Iterable[Any], 
             f"the send under way before fault {number}", timeout=300)
         assert claimed < contacts, "the campaign ended before all the faults: make it bigger"
         yield fault
-
-
-def busiest_second(times: list[float]) -> int:
-    """The most arrivals in any window [t, t + 1 s) that starts at an arrival."""
-    ordered = sorted(times)
-    return max((bisect.bisect_left(ordered, start + 1.0) - index for index, start in enumerate(ordered)), default=0)
 
 
 def unavailable_message(reply: httpx.Response) -> str:

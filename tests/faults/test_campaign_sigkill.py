@@ -13,9 +13,9 @@ What must hold:
 from collections import Counter
 
 import pytest
+from arrivals import busiest_second
 from faultkit import (
     FAST_RECOVERY,
-    busiest_second,
     campaign_system,
     create_campaign,
     kill_and_restart_worker,

@@ -31,11 +31,11 @@ from typing import Any
 
 import httpx
 import pytest
+from arrivals import busiest_second
 from faultkit import (
     FAST_RECOVERY,
     Api,
     FaultSystem,
-    busiest_second,
     campaign_system,
     kill_and_restart_worker,
     mobile,

@@ -5,10 +5,17 @@ so a caller polls, and two windows' worth can go out back to back across a windo
 gateway counts against the number). Here each send reserves the next free slot of the number's schedule
 in Redis (one script call, Redis's own clock for every replica) and sleeps until it: sends leave one
 interval apart, never faster than the configured rate, with no polling. A gateway's Retry-After holds every
-replica's sends back at once, those already given a slot included (`hold_off`)."""
+replica's sends back at once, those already given a slot included (`hold_off`).
+
+Even spacing alone does not bound a second as the gateway counts it: a process paused past its threads' slots
+(a CPU-starved node, a long GC) wakes them all at once. So a send also departs through a sliding one-second
+window of the number's departures (Redis's clock again): one that would make the window hold more than
+DEPARTURE_FRACTION of the rate takes a new slot instead."""
 
 import logging
+import math
 import threading
+import uuid
 from collections.abc import Callable
 
 import redis
@@ -26,6 +33,10 @@ MAX_AHEAD_SECONDS = 5.0
 # interpreter, the network), which bunches them: spacing them for this fraction of the configured rate keeps
 # any one second, as the gateway counts it, within the limit.
 PACE_FRACTION = 0.9
+# The hard ceiling on departures in any one second, as a fraction of the configured rate: the rest is room for
+# the way from here to the gateway.
+DEPARTURE_FRACTION = 0.93
+WINDOW_US = 1_000_000
 
 # KEYS: the number's next free slot, its hold (both µs, Redis clock). ARGV: interval µs, max ahead µs.
 # Returns the wait in µs for the slot just reserved, or -(wait) when the next slot is too far ahead.
@@ -51,10 +62,19 @@ end
 return 1
 """
 
-# KEYS: the number's hold. Returns 1 while it holds.
-_HELD = """
+# KEYS: the number's hold, its departures (a sorted set scored by µs). ARGV: window µs, most departures in a
+# window, this departure's unique token. Returns 1 when the send may leave now (and records it), 0 while the
+# hold holds or the window is full.
+_DEPART = """
 local t = redis.call('TIME')
-return (tonumber(redis.call('GET', KEYS[1]) or '0') > tonumber(t[1]) * 1000000 + tonumber(t[2])) and 1 or 0
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+if tonumber(redis.call('GET', KEYS[1]) or '0') > now then return 0 end
+local window = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[2], now, ARGV[3])
+redis.call('PEXPIRE', KEYS[2], math.floor(window / 1000) + 1000)
+return 1
 """
 
 
@@ -66,31 +86,44 @@ class SendPacer:
             raise ValueError("rate_per_second must be > 0")
         self.sender = sender
         self.rate_per_second = rate_per_second
-        self._keys = [KEY_PREFIX + sender, KEY_PREFIX + sender + ":hold"]
+        self._schedule, self._hold = KEY_PREFIX + sender, KEY_PREFIX + sender + ":hold"
+        self._departures = KEY_PREFIX + sender + ":departures"
         self._interval_us = int(1_000_000 / (rate_per_second * PACE_FRACTION))
+        self._most_per_window = max(1, math.floor(rate_per_second * DEPARTURE_FRACTION))
         self._reserve = client.register_script(_RESERVE)
         self._hold_off = client.register_script(_HOLD_OFF)
-        self._held = client.register_script(_HELD)
+        self._depart = client.register_script(_DEPART)
 
     def wait_for_slot(self, must_stop: Callable[[], bool], stopped: threading.Event | None = None) -> bool:
         """Sleep until this caller's send may leave; False (no slot used) if `must_stop()` turns true or
-        `stopped` is set meanwhile. A hold that began while it slept sends it back for a new slot."""
+        `stopped` is set meanwhile. A hold that began while it slept, or a second already full of departures
+        (it woke late), sends it back for a new slot."""
         stopped = stopped or threading.Event()
         while True:
             if must_stop() or stopped.is_set():
                 return False
-            wait_us = int(self._reserve(keys=self._keys, args=[self._interval_us, int(MAX_AHEAD_SECONDS * 1e6)]))
+            wait_us = self._reserve_slot()
             if wait_us < 0:
                 sleep_unless(stopped, min(-wait_us / 1e6 - MAX_AHEAD_SECONDS, MAX_AHEAD_SECONDS) + 0.001)
                 continue
             if sleep_unless(stopped, wait_us / 1e6):
                 return False  # the slot goes unused
-            if not self._held(keys=self._keys[1:]):
+            if self._may_depart_now():
                 return True
+
+    def _reserve_slot(self) -> int:
+        """µs until the slot just reserved, or -(µs until the next free one) when it is too far ahead."""
+        return int(self._reserve(keys=[self._schedule, self._hold],
+                                 args=[self._interval_us, int(MAX_AHEAD_SECONDS * 1e6)]))
+
+    def _may_depart_now(self) -> bool:
+        """Records this send's departure unless a hold holds or the last second already had its fill."""
+        return bool(self._depart(keys=[self._hold, self._departures],
+                                 args=[WINDOW_US, self._most_per_window, uuid.uuid4().hex]))
 
     def hold_off(self, seconds: float) -> None:
         """The gateway asked us to wait: no send as this sender before `seconds` from now."""
-        self._hold_off(keys=self._keys[1:], args=[int(seconds * 1e6)])
+        self._hold_off(keys=[self._hold], args=[int(seconds * 1e6)])
         logger.info("sends as %s held off for %.1f s", self.sender, seconds)
 
 
