@@ -1,5 +1,5 @@
 """Job metrics of the workers: a Dramatiq middleware writing prometheus-client's multiprocess files, and
-the process the `dramatiq` CLI forks to serve their sum on FILAS_METRICS_HOST:FILAS_METRICS_PORT.
+the process the `dramatiq` CLI forks to serve their sum (filas.worker_metrics_server).
 
 Per queue and actor (`queue` is the base queue name, without Dramatiq's ".DQ"):
 
@@ -27,19 +27,17 @@ from pathlib import Path
 
 from dramatiq import Middleware
 from dramatiq.common import q_name
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
+from prometheus_client import Counter, Gauge, Histogram
 
 from filas import prometheus_multiprocess
 from filas.errors import JobCancelled
 from filas.jobs import JobStatus
-from filas.liveness_http import http_server, with_livez
 from filas.middleware import NOT_OWNER, ROW_STATUS, VIEW_STATUS
 from filas.settings import get_settings
-from filas.worker_liveness import verdict
+from filas.worker_metrics_server import metrics_directory, serve_metrics
 
 logger = logging.getLogger(__name__)
 
-SERVICE = "worker"  # the multiprocess directory: <FILAS_METRICS_DIR>/worker
 QUEUE_ACTOR = ("queue", "actor")
 # From a 10 ms no-op to the 10-minute time limit.
 DURATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
@@ -57,7 +55,7 @@ def prepare_worker_process() -> None:
     """Point this worker process's metrics at the worker directory, emptied by the first process of
     this `dramatiq` run. Call before anything creates a metric."""
     if metrics_enabled():
-        prometheus_multiprocess.start_fresh_once_per_run(_directory(), _dramatiq_run())
+        prometheus_multiprocess.start_fresh_once_per_run(metrics_directory(), _dramatiq_run())
 
 
 class JobMetrics:
@@ -112,7 +110,7 @@ class WorkerMetrics(Middleware):
             self.metrics.worker_threads.labels(queue).set(0)
 
     def after_worker_shutdown(self, broker, worker) -> None:
-        prometheus_multiprocess.mark_process_dead(os.getpid(), _directory())
+        prometheus_multiprocess.mark_process_dead(os.getpid(), metrics_directory())
 
     def before_process_message(self, broker, message) -> None:
         if message.failed:  # Dramatiq will not run the actor
@@ -159,30 +157,8 @@ class WorkerMetrics(Middleware):
         return status == JobStatus.CANCELLED
 
 
-def serve_metrics() -> int:
-    """The process the `dramatiq` CLI forks (Middleware.forks): serves the sum of the worker processes'
-    metric files, and GET /livez (filas.worker_liveness), until it is stopped. A port in use leaves the
-    workers running, unobserved."""
-    settings = get_settings()
-    registry = CollectorRegistry()
-    registry.register(prometheus_multiprocess.LiveProcessesCollector(_directory()))
-    app = with_livez(make_wsgi_app(registry), lambda: verdict(_directory(), settings.worker_liveness_seconds))
-    try:
-        server = http_server(app, settings.metrics_host, settings.metrics_port)
-    except OSError:
-        logger.exception("cannot serve metrics on %s:%s", settings.metrics_host, settings.metrics_port)
-        return 1
-    logger.info("serving metrics and /livez on %s:%s", settings.metrics_host, settings.metrics_port)
-    server.serve_forever()
-    return 0
-
-
 def _labels(message) -> tuple[str, str]:
     return q_name(message.queue_name), message.actor_name  # a delay queue "q.DQ" is queue "q"
-
-
-def _directory() -> Path:
-    return prometheus_multiprocess.service_directory(SERVICE)
 
 
 def _dramatiq_run() -> str:
