@@ -8,8 +8,9 @@ the same run.
 
 It talks with the benchmark over stdin/stdout so that the benchmark measures the booking phase alone, as it
 does for the worker, on the live process tree (CPU of Chromium's exited renderers is only visible there):
-it prints "ready" once its browsers are up, books when it reads a line, prints its JSON line, and closes its
-browsers when it reads another.
+it prints "ready" once its browsers are up and have each made one unmeasured booking (as the worker's warm-up),
+books when it reads a line, prints its JSON line, and closes its browsers when it reads another. The --prefix
+names its loads: each run of the script needs its own.
 
     python bench/_bare_portal_booker.py URL USERNAME PASSWORD --chromium PATH --bookings 40 --threads 2 [--block]
 """
@@ -55,9 +56,11 @@ def main() -> None:
     launched, finished = threading.Barrier(args.threads + 1), threading.Barrier(args.threads + 1)
     go, close = threading.Event(), threading.Event()
 
-    def book_loads() -> None:
+    def book_loads(thread_number: int) -> None:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=args.chromium or None, args=list(CHROMIUM_FLAGS))
+            # One booking unmeasured, as the worker's warm-up: a browser's first context costs more.
+            book(browser, args, session, f"{args.prefix}-WARM-{thread_number}")
             launched.wait()
             go.wait()
             while (number := next_number()) is not None:
@@ -70,7 +73,7 @@ def main() -> None:
             close.wait()
             browser.close()
 
-    threads = [threading.Thread(target=book_loads) for _ in range(args.threads)]
+    threads = [threading.Thread(target=book_loads, args=(n,)) for n in range(1, args.threads + 1)]
     for thread in threads:
         thread.start()
     launched.wait()

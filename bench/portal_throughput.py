@@ -2,20 +2,24 @@
 real headless Chromium (the one the worker picks: a headless shell first, see filas_portal.browser) against the
 portal simulator, side by side with a bare Playwright script doing the same steps with the same Chromium
 (bench/_bare_portal_booker.py: 2 threads, a fresh context per booking, the saved session) in the same run, on
-the same simulator; then the worker's memory over a long run with recycling.
+the same simulator, in alternating rounds; then the worker's memory over a long run with recycling.
 
 Starts Redis, PostgreSQL, the portal simulator, the API and the portal worker (stack.py). Two warm-up
 bookings first (each worker thread launches its own Chromium and the first one logs in: the cold cost,
-reported apart). Then the bare script books N loads (twice: as written, and blocking what the worker blocks),
-then N bookings are posted through the API at once and followed through GET status-job until finished.
+reported apart). Then, in each of --rounds rounds (the machine's drift shared by both sides), the bare script
+books N / rounds loads (twice: as written, and blocking what the worker blocks; one unmeasured warm-up booking
+per thread first), then N / rounds bookings are posted through the API at once and followed through GET
+status-job until finished. Figures pool the rounds; "Filas / bare" is also given per round.
 Per-booking durations of the worker come from the job state timestamps the API reports (iniciado_em,
 finalizado_em); the bare script times each booking itself. Memory: the sum of PSS (/proc/<pid>/smaps_rollup)
 over the whole process tree (for the worker: dramatiq main process, its worker process, Prometheus exporter,
 Playwright's node driver and every Chromium process), sampled every 0.25 s. Last, --curve bookings more show
 the worker's memory as its browsers are recycled (FILAS_PORTAL_BROWSER_MAX_BOOKINGS, default 100 per thread).
 
-    .venv/bin/python bench/portal_throughput.py [--bookings 40] [--curve 200]
+    .venv/bin/python bench/portal_throughput.py [--bookings 40] [--rounds 4] [--curve 200]
 """
+
+from __future__ import annotations
 
 import argparse
 import datetime as dt
@@ -55,6 +59,8 @@ FINAL = ("finished", "failed")
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bookings", type=int, default=40, help="bookings in the measured batch (default 40)")
+    parser.add_argument("--rounds", type=int, default=4,
+                        help="alternating rounds of bare, bare + blocking and Filas, sharing --bookings (default 4)")
     parser.add_argument("--curve", type=int, default=200, help="bookings of the memory curve (default 200)")
     return parser.parse_args()
 
@@ -104,63 +110,62 @@ def main(bench: Bench, args: argparse.Namespace) -> None:
     sim = bench.cleanup.enter_context(httpx.Client(base_url=stack.portal_url, timeout=10))
     seen_pids: dict[int, str] = {}
 
-    sampler = PssSampler(worker_pid)
-    idle_kib, _ = sampler.sample()
+    idle_kib, _ = PssSampler(worker_pid).sample()
     started = time.monotonic()
     warm = wait_finished(api, post_bookings(api, "AQUECE", WARM_UP), timeout=120)
     warm_wall = time.monotonic() - started
-    launched_kib, launched = sampler.sample()
+    launched_kib, launched = PssSampler(worker_pid).sample()
 
-    bare = [run_bare_script(config, args.bookings, block=False), run_bare_script(config, args.bookings, block=True)]
-
-    with sampler:
-        cpu_before, machine = tree_cpu_seconds(worker_pid), MachineCpu()
-        started = time.monotonic()
-        accepted = post_bookings(api, "BENCH", args.bookings)
-        posted = time.monotonic() - started
-        done = wait_finished(api, accepted, timeout=60 + 5 * args.bookings)
-        client_wall = time.monotonic() - started
-        worker_cpu, machine_busy = cpu_used(cpu_before, tree_cpu_seconds(worker_pid)), machine.busy_percent()
+    per_round = max(1, args.bookings // args.rounds)
+    bare_rounds: tuple[list[BareRun], list[BareRun]] = ([], [])
+    filas_rounds: list[FilasRound] = []
+    for number in range(1, args.rounds + 1):
+        for runs, block in zip(bare_rounds, (False, True), strict=True):
+            runs.append(run_bare_script(config, per_round, block, f"{'BLOCK' if block else 'BARE'}{number}"))
+        filas_rounds.append(run_filas_round(api, worker_pid, per_round, f"BENCH{number}"))
         seen_pids |= {pid: "" for pid in process_tree(worker_pid)}
+    bare = [BareRun.pooled(runs) for runs in bare_rounds]
+    filas = FilasRound.pooled(filas_rounds)
     curve = memory_curve(api, worker_pid, args.curve, seen_pids)
     metrics = scrape(config.portal_metrics_port)
     sim_state = sim.get("/_sim/state").json()
     made = sim.get("/_sim/bookings").json()
 
     # --- figures ---------------------------------------------------------------------------------
+    done = filas.done
     finished = [body for body in done if body["status"] == "finished"]
     failed = [body for body in done if body["status"] != "finished"]
-    first_created = min(when(b["criado_em"]) for b in done)
-    server_wall = (max(when(b["finalizado_em"]) for b in done) - first_created).total_seconds()
-    processing = [seconds(b["iniciado_em"], b["finalizado_em"]) for b in done if b["iniciado_em"]]
+    processing = filas.processing
     waiting = [seconds(b["criado_em"], b["iniciado_em"]) for b in done if b["iniciado_em"]]
     warm_processing = [seconds(b["iniciado_em"], b["finalizado_em"]) for b in warm if b["iniciado_em"]]
-    filas_per_booking_pss = sampler.peak_kib / 2
+    filas_per_booking_pss = filas.peak_kib / 2
+    round_ratios = [percentile(f.processing, 50) / b.p50 for f, b in zip(filas_rounds, bare_rounds[0], strict=True)]
 
     table(
-        f"Portal bookings: {args.bookings} loads, 2 threads, headless Chromium, the portal simulator; "
-        "the bare Playwright script and Filas's portal worker in the same run",
+        f"Portal bookings: {per_round * args.rounds} loads in {args.rounds} alternating rounds, 2 threads, headless "
+        "Chromium, the portal simulator; the bare Playwright script and Filas's portal worker in the same run",
         ["measure", "bare script", "bare + blocking", "Filas worker", "Filas / bare"],
         [
             ["bookings made / failed", *[f"{b.made} / {b.failed}" for b in bare],
              f"{len(finished)} / {len(failed)}", ""],
             ["throughput (bookings/min)", *[f"{b.per_minute:.0f}" for b in bare],
-             f"{len(finished) / server_wall * 60:.0f}", ratio(len(finished) / server_wall * 60, bare[0].per_minute)],
+             f"{len(finished) / filas.wall * 60:.0f}", ratio(len(finished) / filas.wall * 60, bare[0].per_minute)],
             ["time per booking p50 (s)", *[f"{b.p50:.2f}" for b in bare], f"{percentile(processing, 50):.2f}",
              ratio(percentile(processing, 50), bare[0].p50)],
             ["time per booking p95 (s)", *[f"{percentile(b.durations, 95):.2f}" for b in bare],
              f"{percentile(processing, 95):.2f}", ""],
             ["CPU per booking, whole process tree (s)", *[f"{b.cpu_per_booking:.2f}" for b in bare],
-             f"{worker_cpu['all'] / len(done):.2f}", ratio(worker_cpu["all"] / len(done), bare[0].cpu_per_booking)],
-            ["peak PSS of the process tree (MiB)", *[mib(b.peak_kib) for b in bare], mib(sampler.peak_kib), ""],
+             f"{filas.cpu_per_booking:.2f}", ratio(filas.cpu_per_booking, bare[0].cpu_per_booking)],
+            ["peak PSS of the process tree (MiB)", *[mib(b.peak_kib) for b in bare], mib(filas.peak_kib), ""],
             ["peak PSS per concurrent booking (MiB, / 2 threads)", *[mib(b.peak_kib / 2) for b in bare],
              mib(filas_per_booking_pss), ratio(filas_per_booking_pss, bare[0].peak_kib / 2)],
         ],
         left=[0],
-        note=f"(Filas: posting all through the API {posted:.2f} s; first posted -> all seen finished "
-        f"{client_wall:.1f} s "
-        f"(client poll 0.25 s); machine CPU busy {machine_busy:.0f} % of {os.cpu_count()} vCPUs; "
-        f"Filas / bare compares with the bare script as written; goals: time <= 1.1x, <= 300 MiB per booking)",
+        note=f"(time per booking p50, Filas / bare, round by round: {', '.join(f'{r:.2f}x' for r in round_ratios)}; "
+        f"median {percentile(round_ratios, 50):.2f}x. Filas: posting a round through the API "
+        f"{max(f.posted for f in filas_rounds):.2f} s at most; machine CPU busy {filas.machine_busy:.0f} % of "
+        f"{os.cpu_count()} vCPUs while it booked; Filas / bare compares with the bare script as written; "
+        "goals: time <= 1.1x, <= 300 MiB per booking)",
     )
     table(
         "Filas worker, per booking (seconds, from the job state timestamps)",
@@ -171,18 +176,18 @@ def main(bench: Bench, args: argparse.Namespace) -> None:
             _row("cold warm-up bookings: processing (browser launch, login)", warm_processing),
         ],
         note=f"(warm-up: {WARM_UP} bookings, {warm_wall:.1f} s from posting to both finished; CPU by kind: "
-        + ", ".join(f"{kind} {used / len(done):.2f} s" for kind, used in sorted(worker_cpu.items()) if kind != "all")
+        + ", ".join(f"{kind} {used / len(done):.2f} s" for kind, used in sorted(filas.cpu.items()) if kind != "all")
         + ")",
     )
-    breakdown_rows = [[kind, count, mib(kib)] for kind, (count, kib) in sorted(sampler.peak_breakdown.items())]
+    breakdown_rows = [[kind, count, mib(kib)] for kind, (count, kib) in sorted(filas.peak_breakdown.items())]
     launched_rows = [[kind, count, mib(kib)] for kind, (count, kib) in sorted(launched.items())]
     table(
-        f"portal-worker memory, PSS of the process tree (MiB), {sampler.samples} samples",
+        f"portal-worker memory, PSS of the process tree (MiB), {filas.samples} samples while booking",
         ["moment / process kind", "processes", "PSS MiB"],
         [["idle, before any booking (no Chromium yet)", "", mib(idle_kib)],
          ["idle after warm-up (browsers launched)", "", mib(launched_kib)],
          *[["  " + row[0], *row[1:]] for row in launched_rows],
-         ["PEAK while booking", "", mib(sampler.peak_kib)],
+         ["PEAK while booking", "", mib(filas.peak_kib)],
          *[["  " + row[0], *row[1:]] for row in breakdown_rows]],
     )
     table(
@@ -221,12 +226,62 @@ class BareRun:
     def p50(self) -> float:
         return percentile(self.durations, 50)
 
+    @classmethod
+    def pooled(cls, runs: list[BareRun]) -> BareRun:
+        bookings = sum(run.made + run.failed for run in runs)
+        return cls([d for run in runs for d in run.durations], sum(run.made for run in runs),
+                   sum(run.failed for run in runs), sum(run.wall for run in runs),
+                   sum(run.cpu_per_booking * (run.made + run.failed) for run in runs) / bookings,
+                   max(run.peak_kib for run in runs))
 
-def run_bare_script(config, bookings: int, block: bool) -> BareRun:
+
+@dataclass
+class FilasRound:
+    done: list[dict]  # the jobs' final status bodies
+    wall: float  # first created -> last finished, from the jobs' timestamps
+    posted: float  # seconds to post the round through the API
+    cpu: dict[str, float]  # CPU-seconds of the worker's tree, by process kind and "all"
+    machine_busy: float  # % of the machine's CPU
+    peak_kib: int
+    peak_breakdown: dict[str, tuple[int, int]]
+    samples: int
+
+    @property
+    def cpu_per_booking(self) -> float:
+        return self.cpu["all"] / len(self.done)
+
+    @property
+    def processing(self) -> list[float]:
+        return [seconds(b["iniciado_em"], b["finalizado_em"]) for b in self.done if b["iniciado_em"]]
+
+    @classmethod
+    def pooled(cls, rounds: list[FilasRound]) -> FilasRound:
+        peak = max(rounds, key=lambda r: r.peak_kib)
+        return cls([b for r in rounds for b in r.done], sum(r.wall for r in rounds), max(r.posted for r in rounds),
+                   {kind: sum(r.cpu.get(kind, 0.0) for r in rounds) for kind in {k for r in rounds for k in r.cpu}},
+                   sum(r.machine_busy for r in rounds) / len(rounds), peak.peak_kib, peak.peak_breakdown,
+                   sum(r.samples for r in rounds))
+
+
+def run_filas_round(api: httpx.Client, worker_pid: int, bookings: int, prefix: str) -> FilasRound:
+    """`bookings` posted through the API at once and followed until finished, the worker's tree measured."""
+    with PssSampler(worker_pid) as sampler:
+        cpu_before, machine = tree_cpu_seconds(worker_pid), MachineCpu()
+        started = time.monotonic()
+        accepted = post_bookings(api, prefix, bookings)
+        posted = time.monotonic() - started
+        done = wait_finished(api, accepted, timeout=60 + 5 * bookings)
+        cpu, busy = cpu_used(cpu_before, tree_cpu_seconds(worker_pid)), machine.busy_percent()
+    wall = (max(when(b["finalizado_em"]) for b in done) - min(when(b["criado_em"]) for b in done)).total_seconds()
+    return FilasRound(done, wall, posted, cpu, busy, sampler.peak_kib, sampler.peak_breakdown,
+                      sampler.samples)
+
+
+def run_bare_script(config, bookings: int, block: bool, prefix: str) -> BareRun:
     """The bare Playwright script, as a process of its own (its whole tree measured like the worker's)."""
     command = [sys.executable, str(Path(__file__).with_name("_bare_portal_booker.py")), config.portal_url,
                config.secrets.portal_username, config.secrets.portal_password, "--bookings", str(bookings),
-               "--threads", "2", "--prefix", "BLOCK" if block else "BARE", *(["--block"] if block else []),
+               "--threads", "2", "--prefix", prefix, *(["--block"] if block else []),
                "--chromium", config.chromium_path]
     process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
