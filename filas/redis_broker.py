@@ -23,7 +23,6 @@ bench/job_core.py. The dispatch arguments follow RedisBroker._dispatch of the pi
 """
 
 import logging
-import threading
 import time
 import weakref
 from collections.abc import Callable
@@ -37,7 +36,7 @@ from dramatiq.middleware import MiddlewareError
 from redis.exceptions import NoScriptError, ResponseError
 
 from filas.jobs import ScriptCall
-from filas.sleeping import sleep_unless
+from filas.sleeping import Wakeup
 
 logger = logging.getLogger(__name__)
 
@@ -188,8 +187,8 @@ class _WakingConsumer(_RedisConsumer):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self._slot_freed = threading.Event()
-        self._woken = threading.Event()
+        self._slot_freed = Wakeup()
+        self._woken = Wakeup()
 
     def wake(self) -> None:
         self._woken.set()
@@ -215,7 +214,7 @@ class _WakingConsumer(_RedisConsumer):
         if not self.message_cache and self._full():
             self._slot_freed.clear()
             if self._full():  # an ack between the check and the clear would otherwise be missed
-                sleep_unless(self._slot_freed, self.timeout / 1000)
+                self._slot_freed.wait(self.timeout / 1000)
             return None  # the consumer thread goes round its loop (shutdown, delayed messages) and asks again
         if not self.message_cache:
             return self._fetch_or_wait()
@@ -231,7 +230,7 @@ class _WakingConsumer(_RedisConsumer):
         if self.message_cache:
             return super().__next__()
         self.misses, backoff_ms = compute_backoff(self.misses, max_backoff=self.timeout)
-        sleep_unless(self._woken, backoff_ms / 1000)
+        self._woken.wait(backoff_ms / 1000)
         return None
 
     def _full(self) -> bool:
