@@ -27,14 +27,17 @@ def sleep_unless(event: threading.Event, seconds: float) -> bool:
 class Wakeup:
     """A threading.Event for a hot path: `wait(timeout)` returns as soon as another thread calls `set()`.
 
-    Waits with select() on a socket pair rather than a lock's timed acquire: under libfaketime a lock's timed
-    wait never returns (as above), and sleep_unless's slices would let the waker wait up to a slice (a
-    worker's consumer waiting for a free thread: 50 ms per job). The sockets close with the object."""
+    Polls a socket pair rather than a lock's timed acquire: under libfaketime a lock's timed wait never returns
+    (as above), and sleep_unless's slices would let the waker wait up to a slice (a worker's consumer waiting
+    for a free thread: 50 ms per job). poll(), not select(): no limit on the descriptor's number. Meant for one
+    waiting thread (the poll object is not shared safely); the sockets close with the object."""
 
     def __init__(self) -> None:
         self._receiver, self._sender = socket.socketpair()
         self._receiver.setblocking(False)
         self._sender.setblocking(False)
+        self._poll = select.poll()
+        self._poll.register(self._receiver, select.POLLIN)
 
     def set(self) -> None:
         with contextlib.suppress(BlockingIOError):  # its buffer full: it is set many times over
@@ -47,5 +50,4 @@ class Wakeup:
 
     def wait(self, seconds: float) -> bool:
         """Until set (True; it stays set until cleared) or `seconds` have passed (False)."""
-        readable, _, _ = select.select([self._receiver], [], [], seconds)
-        return bool(readable)
+        return bool(self._poll.poll(seconds * 1000))
