@@ -29,7 +29,8 @@ from filas.db.session import session_scope
 
 pytestmark = pytest.mark.timeout(300)
 
-SETTINGS = FAST_RECOVERY
+# Evolution's default pace (1/s) would make the send outlast the test's wait: what is under test is the outage.
+SETTINGS = FAST_RECOVERY | {"FILAS_WHATSAPP_RATE_PER_SECOND": "10"}
 SENDING = 150
 VALIDATING = 5
 

@@ -15,7 +15,7 @@ import redis
 from arrivals import busiest_second
 from waiting import wait_for
 
-from filas_campaigns.pacing import PACE_FRACTION, SendPacer
+from filas_campaigns.pacing import PACE_FRACTION, SendPacer, departure_cap
 
 RATE = 50.0
 
@@ -49,6 +49,21 @@ def test_pacers_of_one_number_share_its_rate(redis_url: str) -> None:
     # 80 sends spaced for 90 % of 50/s: 79 intervals of 22.2 ms
     assert took >= 79 / (RATE * PACE_FRACTION) * 0.95
     assert busiest_second(times) <= RATE
+
+
+def test_a_low_rate_keeps_its_pace(redis_url: str) -> None:
+    # 2/s: a one-second cap rounded down from 93 % of it would let one send a second through, half the rate.
+    pacer = SendPacer(redis.Redis.from_url(redis_url), "evolution:low", 2.0)
+    times = paced_sends([pacer], sends_per_thread=4, threads_per_pacer=3)
+
+    assert len(times) == 12
+    assert times[-1] - times[0] < 11 / (2.0 * PACE_FRACTION) * 1.4  # 6.1 s at the pace; 11 s at one a second
+    assert busiest_second(times) <= 2
+
+
+@pytest.mark.parametrize(("rate", "cap"), [(0.5, 1), (1, 1), (1.5, 1), (2, 2), (5, 5), (10, 9), (50, 46), (100, 93)])
+def test_the_departure_cap_is_below_the_rate_and_not_below_the_pace(rate: float, cap: int) -> None:
+    assert departure_cap(rate) == cap
 
 
 def test_numbers_are_paced_apart(redis_url: str) -> None:

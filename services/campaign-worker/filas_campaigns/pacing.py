@@ -34,7 +34,8 @@ MAX_AHEAD_SECONDS = 5.0
 # any one second, as the gateway counts it, within the limit.
 PACE_FRACTION = 0.9
 # The hard ceiling on departures in any one second, as a fraction of the configured rate: the rest is room for
-# the way from here to the gateway.
+# the way from here to the gateway. At a low rate, where this fraction rounds down below the pace (at 2/s it
+# would let one send a second through), the ceiling is the pace rounded up, and never more than the rate.
 DEPARTURE_FRACTION = 0.93
 WINDOW_US = 1_000_000
 
@@ -89,7 +90,7 @@ class SendPacer:
         self._schedule, self._hold = KEY_PREFIX + sender, KEY_PREFIX + sender + ":hold"
         self._departures = KEY_PREFIX + sender + ":departures"
         self._interval_us = int(1_000_000 / (rate_per_second * PACE_FRACTION))
-        self._most_per_window = max(1, math.floor(rate_per_second * DEPARTURE_FRACTION))
+        self._most_per_window = departure_cap(rate_per_second)
         self._reserve = client.register_script(_RESERVE)
         self._hold_off = client.register_script(_HOLD_OFF)
         self._depart = client.register_script(_DEPART)
@@ -125,6 +126,13 @@ class SendPacer:
         """The gateway asked us to wait: no send as this sender before `seconds` from now."""
         self._hold_off(keys=[self._hold], args=[int(seconds * 1e6)])
         logger.info("sends as %s held off for %.1f s", self.sender, seconds)
+
+
+def departure_cap(rate_per_second: float) -> int:
+    """Most departures in any one second for a number sending at `rate_per_second` (see DEPARTURE_FRACTION)."""
+    below_the_rate = math.floor(rate_per_second * DEPARTURE_FRACTION)
+    the_pace = math.ceil(rate_per_second * PACE_FRACTION)
+    return max(1, min(math.floor(rate_per_second), max(below_the_rate, the_pace)))
 
 
 def rate_for(gateway_default: float) -> float:
