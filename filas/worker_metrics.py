@@ -23,7 +23,9 @@ import logging
 import multiprocessing
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from dramatiq import Middleware
 from dramatiq.common import q_name
@@ -83,6 +85,25 @@ class JobMetrics:
         self.worker_threads = Gauge("filas_worker_threads", "Worker threads of the live processes consuming the queue",
                                     ("queue",), multiprocess_mode="livesum", registry=None)
 
+    def of(self, queue: str, actor: str) -> "QueueActorMetrics":
+        return QueueActorMetrics(*(metric.labels(queue, actor) for metric in (
+            self.started, self.succeeded, self.retried, self.dead_lettered, self.cancelled, self.duration,
+            self.in_progress)))
+
+
+@dataclass(frozen=True)
+class QueueActorMetrics:
+    """The metrics of one queue and actor, labelled once: prometheus-client's labels() validates and takes a
+    lock on each call, five times a job (bench/job_core.py's filas+prom stack)."""
+
+    started: Any
+    succeeded: Any
+    retried: Any
+    dead_lettered: Any
+    cancelled: Any
+    duration: Any
+    in_progress: Any
+
 
 class WorkerMetrics(Middleware):
     """Counts each delivery once, by how it ended. Sits before Retries in the middleware list: Dramatiq calls
@@ -92,6 +113,7 @@ class WorkerMetrics(Middleware):
     def __init__(self) -> None:
         prepare_worker_process()  # a no-op when the entry module did it
         self.metrics = JobMetrics()
+        self._labelled: dict[tuple[str, str], QueueActorMetrics] = {}
         self._consumed: list[str] = []
 
     @property
@@ -115,29 +137,28 @@ class WorkerMetrics(Middleware):
     def before_process_message(self, broker, message) -> None:
         if message.failed:  # Dramatiq will not run the actor
             return
-        labels = _labels(message)
-        self.metrics.started.labels(*labels).inc()
-        self.metrics.in_progress.labels(*labels).inc()
+        metrics = self._of(message)
+        metrics.started.inc()
+        metrics.in_progress.inc()
         setattr(message, _STARTED_AT, time.perf_counter())
 
     def after_process_message(self, broker, message, *, result=None, exception=None) -> None:
         if not self._ended(message):
             return  # refused before it started (postponed): not an attempt
-        labels = _labels(message)
+        metrics = self._of(message)
         if exception is None:
-            self.metrics.succeeded.labels(*labels).inc()
+            metrics.succeeded.inc()
         elif isinstance(exception, JobCancelled):
-            self.metrics.cancelled.labels(*labels).inc()
+            metrics.cancelled.inc()
         else:
-            self.metrics.failed.labels(*labels, type(exception).__name__).inc()
-            outcome = self.metrics.dead_lettered if message.failed else self.metrics.retried
-            outcome.labels(*labels).inc()
+            self.metrics.failed.labels(*_labels(message), type(exception).__name__).inc()
+            (metrics.dead_lettered if message.failed else metrics.retried).inc()
 
     def after_skip_message(self, broker, message) -> None:
         if self._ended(message):
             return  # the actor stopped itself (its lease was lost): another delivery carries the job
         if self._skipped_as_cancelled(message):
-            self.metrics.cancelled.labels(*_labels(message)).inc()
+            self._of(message).cancelled.inc()
 
     def _ended(self, message) -> bool:
         """End the delivery's in-progress and duration; False if this middleware never saw it start."""
@@ -145,10 +166,17 @@ class WorkerMetrics(Middleware):
         if started_at is None:
             return False
         delattr(message, _STARTED_AT)
-        labels = _labels(message)
-        self.metrics.in_progress.labels(*labels).dec()
-        self.metrics.duration.labels(*labels).observe(time.perf_counter() - started_at)
+        metrics = self._of(message)
+        metrics.in_progress.dec()
+        metrics.duration.observe(time.perf_counter() - started_at)
         return True
+
+    def _of(self, message) -> QueueActorMetrics:
+        labels = _labels(message)
+        metrics = self._labelled.get(labels)
+        if metrics is None:  # two threads may label the same pair: labels() returns the same children
+            metrics = self._labelled.setdefault(labels, self.metrics.of(*labels))
+        return metrics
 
     def _skipped_as_cancelled(self, message) -> bool:
         if getattr(message, NOT_OWNER, False):
