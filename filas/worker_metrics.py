@@ -25,7 +25,6 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from dramatiq import Middleware
 from dramatiq.common import q_name
@@ -96,13 +95,13 @@ class QueueActorMetrics:
     """The metrics of one queue and actor, labelled once: prometheus-client's labels() validates and takes a
     lock on each call, five times a job (bench/job_core.py's filas+prom stack)."""
 
-    started: Any
-    succeeded: Any
-    retried: Any
-    dead_lettered: Any
-    cancelled: Any
-    duration: Any
-    in_progress: Any
+    started: Counter
+    succeeded: Counter
+    retried: Counter
+    dead_lettered: Counter
+    cancelled: Counter
+    duration: Histogram
+    in_progress: Gauge
 
 
 class WorkerMetrics(Middleware):
